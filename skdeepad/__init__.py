@@ -1,0 +1,9 @@
+"""skdeepad: scikit-learn compatible deep anomaly detection on PyTorch."""
+
+from ._autoencoder import AutoEncoder
+from ._deep_sad import DeepSAD, DeepSVDD
+from .utils._show_versions import show_versions
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["AutoEncoder", "DeepSAD", "DeepSVDD", "show_versions", "__version__"]

@@ -1,0 +1,210 @@
+"""Autoencoder anomaly detector (reconstruction error), also used as pretraining."""
+
+import copy
+
+import torch
+
+from .base import BaseDeepDetector
+from .networks import EncoderDecoder, make_default_autoencoder
+
+__all__ = ["AutoEncoder", "reconstruction_error"]
+
+
+def reconstruction_error(x_hat, x):
+    """Per-sample mean squared error, the autoencoder's loss and anomaly score."""
+    return ((x_hat - x) ** 2).flatten(1).mean(dim=1)
+
+
+def build_autoencoder(est, X):
+    """The default autoencoder for tensor ``X`` with ``est``'s settings.
+
+    The decoder ends in a sigmoid when the training data lie in [0, 1] (the
+    paper's min-max-scaled setting) and is linear otherwise, so standardised
+    data can be reconstructed too.  Returns the module and the MLP sizes
+    (``None`` for the LeNet CNNs).
+    """
+    in_unit_range = bool(X.min() >= 0) and bool(X.max() <= 1)
+    encoder, decoder, sizes = make_default_autoencoder(
+        est.input_shape_,
+        est.hidden_layer_sizes,
+        output_activation="sigmoid" if in_unit_range else "identity",
+    )
+    return EncoderDecoder(encoder, decoder).to(X.device), sizes
+
+
+def train_autoencoder(est, autoencoder, X, valid, *, epochs, desc):
+    """Minimise the mean squared reconstruction error of ``X`` (Appendix E).
+
+    ``valid`` is ``None`` or a 1-tuple ``(X_valid,)``.
+    """
+
+    def loss_fn(x, *_):
+        return reconstruction_error(autoencoder(x), x).mean()
+
+    return est._train(loss_fn, [autoencoder], (X,), valid=valid, epochs=epochs, desc=desc)
+
+
+def user_network(network, input_shape, device):
+    """A fresh copy of a user-supplied module (or the module a callable builds).
+
+    The user's own object is never trained in place.
+    """
+    if isinstance(network, torch.nn.Module):
+        module = copy.deepcopy(network)
+    else:
+        module = network(tuple(input_shape))
+        if not isinstance(module, torch.nn.Module):
+            raise TypeError(
+                "network must be a torch.nn.Module or a callable returning one from "
+                f"the input shape; the callable returned {type(module).__name__}."
+            )
+    return module.to(device)
+
+
+class AutoEncoder(BaseDeepDetector):
+    """Autoencoder anomaly detector: the reconstruction error is the anomaly score.
+
+    The encoder is the network of the Deep SAD paper's Appendix D (a bias-free
+    MLP for tabular data, a LeNet-type CNN for 1x28x28 and 3x32x32 images) and
+    the decoder its mirror image, with max-pooling replaced by upsampling and
+    convolutions by transposed convolutions (Appendix E).  Weights are
+    Glorot-uniform, the loss is the mean squared error, optimised with the
+    paper's schedule for all deep methods.
+
+    Read more in the :ref:`User Guide <conventions>`.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : "auto" or tuple of int, default="auto"
+        Encoder sizes for tabular data; the last entry is the bottleneck.
+        ``"auto"`` uses the paper's MLPs: (128, 64, 32) above 100 features,
+        (32, 16, 4) below 8, (32, 16, 8) otherwise.
+    network : torch.nn.Module or callable, default=None
+        A whole autoencoder (input -> reconstruction of the same shape), or a
+        callable building one from the input shape.  ``None`` builds the default.
+    epochs : int, default=150
+        Training epochs.
+    batch_size : int, default=200
+        Mini-batch size; every sample is used in every epoch.
+    lr : float, default=1e-4
+        Learning rate.
+    lr_milestones : tuple of int, default=(50,)
+        Epochs after which the learning rate is divided by 10 (1e-4 for 50
+        epochs, then 1e-5: Appendix E).
+    weight_decay : float, default=1e-6
+        L2 penalty of the optimizer.
+    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or Optimizer class, default="adam"
+        Optimizer.
+    input_shape : tuple of int, default=None
+        Shape of one sample when ``X`` is given flattened (e.g. ``(1, 28, 28)``).
+    contamination : "auto" or float in (0, 0.5], default="auto"
+        Expected fraction of outliers, which sets ``offset_``.  ``"auto"``
+        flags 10 % of the training data.
+    device : "auto", "cpu", "cuda" or torch.device, default="auto"
+        Where to train and score; ``"auto"`` picks CUDA when available.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the weights and batch order; an int makes fits reproducible.
+    verbose : int, default=0
+        Show a progress bar with the loss when > 0.
+    validation_fraction : float in (0, 1), default=None
+        Fraction of the training data held out to monitor a validation loss.
+    n_iter_no_change : int, default=None
+        Stop after that many epochs without validation improvement and keep
+        the best epoch's weights (needs ``validation_fraction``).
+
+    Attributes
+    ----------
+    network_ : torch.nn.Module
+        The trained autoencoder (``network_.encoder``, ``network_.decoder``
+        for the default one).
+    hidden_layer_sizes_ : tuple of int or None
+        The MLP sizes used (None for a CNN or a user network).
+    history_ : list of dict
+        Per-epoch ``train_loss`` (``valid_loss``), ``lr`` and ``dur`` (seconds).
+    offset_ : float
+        Threshold on ``score_samples``: ``decision_function = score_samples - offset_``.
+    device_ : torch.device
+        The device used.
+    input_shape_ : tuple of int
+        Shape of one sample.
+    n_features_in_ : int
+        Number of features (values per sample) seen in ``fit``.
+
+    See Also
+    --------
+    DeepSVDD : Hypersphere one-class detector, pretrained with this autoencoder.
+    DeepSAD : Its semi-supervised generalisation.
+
+    Notes
+    -----
+    Samples labeled ``-1`` (known anomalies) are left out of training; ``+1``
+    and ``0`` are used alike.
+
+    References
+    ----------
+    .. [1] Ruff, L., Vandermeulen, R. A., Görnitz, N., Binder, A., Müller, E.,
+       Müller, K.-R., Kloft, M. "Deep Semi-Supervised Anomaly Detection."
+       ICLR 2020, Appendices D-E.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdeepad import AutoEncoder
+    >>> X = np.random.RandomState(0).rand(100, 5)
+    >>> det = AutoEncoder(epochs=5, random_state=0).fit(X)
+    >>> det.predict([[0.5, 0.5, 0.5, 0.5, 0.5], [9, 9, 9, 9, 9]])
+    array([ 1, -1])
+    """
+
+    def __init__(
+        self,
+        *,
+        hidden_layer_sizes="auto",
+        network=None,
+        epochs=150,
+        batch_size=200,
+        lr=1e-4,
+        lr_milestones=(50,),
+        weight_decay=1e-6,
+        optimizer="adam",
+        input_shape=None,
+        contamination="auto",
+        device="auto",
+        random_state=None,
+        verbose=0,
+        validation_fraction=None,
+        n_iter_no_change=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.network = network
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.lr_milestones = lr_milestones
+        self.weight_decay = weight_decay
+        self.optimizer = optimizer
+        self.input_shape = input_shape
+        self.contamination = contamination
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+
+    def _fit(self, X, y, valid):
+        X = X[y != -1]
+        if valid is not None:
+            valid = (valid[0][valid[1] != -1],)
+        if self.network is None:
+            self.network_, self.hidden_layer_sizes_ = build_autoencoder(self, X)
+        else:
+            self.network_ = user_network(self.network, self.input_shape_, self.device_)
+            self.hidden_layer_sizes_ = None
+        self.history_ = train_autoencoder(self, self.network_, X, valid,
+                                          epochs=self.epochs, desc="AutoEncoder")
+
+    def _score_batch(self, X):
+        """Minus the reconstruction error (higher = more normal)."""
+        return -reconstruction_error(self.network_(X), X)
+
+

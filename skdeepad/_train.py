@@ -1,0 +1,192 @@
+"""The one training loop shared by every deep detector.
+
+A method supplies its networks, a loss and (optionally) its own train step;
+the loop owns epochs, batches, the optimizer schedule, validation, early
+stopping, NaN detection, progress display and the per-epoch history.  Nothing
+in here knows about a particular method.
+
+Design notes
+------------
+* The data arrive as tensors that already live on the training device; each
+  epoch draws one permutation *on that device* and slices it into batches, so
+  no host/device copies happen per batch.
+* Losses are accumulated on the device and read back once per epoch (one
+  synchronisation per epoch, not per batch).
+* Every sample is used in every epoch.  A final batch of a single sample is
+  merged into the previous batch, because BatchNorm cannot normalise a batch
+  of one in training mode.
+"""
+
+import copy
+import math
+import time
+
+import torch
+from tqdm.auto import tqdm
+
+__all__ = ["batch_slices", "gradient_step", "make_optimizer", "train_loop"]
+
+_OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+
+
+def make_optimizer(name, params, *, lr, weight_decay, **kwargs):
+    """Build an optimizer from its name (or class) and the shared hyper-parameters.
+
+    Weight decay is the optimizer's own L2 term (the ``lambda / 2 ||W||^2`` of
+    Deep SAD, Eq. 8, with ``lambda = weight_decay``); no regulariser is ever
+    added to a loss behind the user's back.
+    """
+    cls = _OPTIMIZERS[name] if isinstance(name, str) else name
+    return cls(params, lr=lr, weight_decay=weight_decay, **kwargs)
+
+
+def batch_slices(n_samples, batch_size):
+    """Start/stop pairs covering ``range(n_samples)`` with no sample dropped.
+
+    A trailing batch of a single sample is folded into the previous one.
+    """
+    starts = list(range(0, n_samples, batch_size))
+    if len(starts) > 1 and n_samples - starts[-1] == 1:
+        starts.pop()
+    stops = starts[1:] + [n_samples]
+    return list(zip(starts, stops))
+
+
+def gradient_step(loss_fn, optimizer):
+    """The plain train step: zero grads, loss, backward, one optimizer step.
+
+    Returns a function ``step(batch, epoch) -> loss`` (detached scalar tensor)
+    for :func:`train_loop`.
+    """
+
+    def step(batch, epoch):
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(*batch)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    return step
+
+
+def _evaluate(loss_fn, data, modules, batch_size):
+    """Mean loss over ``data`` in evaluation mode (weights frozen)."""
+    for module in modules:
+        module.eval()
+    n = len(data[0])
+    total = torch.zeros((), device=data[0].device)
+    with torch.inference_mode():
+        for start, stop in batch_slices(n, batch_size):
+            total += loss_fn(*(t[start:stop] for t in data)) * (stop - start)
+    return (total / n).item()
+
+
+def train_loop(
+    step,
+    data,
+    *,
+    modules,
+    epochs,
+    batch_size,
+    schedulers=(),
+    valid_data=None,
+    valid_loss=None,
+    n_iter_no_change=None,
+    verbose=0,
+    desc="training",
+    on_epoch_end=None,
+):
+    """Run ``epochs`` passes of ``step`` over shuffled mini-batches of ``data``.
+
+    Parameters
+    ----------
+    step : callable
+        ``step(batch, epoch) -> Tensor``: one optimisation step on ``batch``
+        (a tuple of tensors, one per entry of ``data``), returning the batch's
+        mean loss as a detached scalar tensor.  See :func:`gradient_step`.
+    data : tuple of Tensor
+        Training tensors with the same first dimension, on the device.
+    modules : list of torch.nn.Module
+        Modules put in training mode each epoch (and in evaluation mode for
+        the validation loss).
+    epochs, batch_size : int
+        Number of passes and mini-batch size.
+    schedulers : sequence of learning-rate schedulers
+        Stepped once at the end of every epoch (after the optimizer steps).
+    valid_data : tuple of Tensor or None
+        Held-out tensors; their mean ``valid_loss`` is recorded every epoch.
+    valid_loss : callable or None
+        ``valid_loss(*batch) -> Tensor`` evaluated without gradients.
+    n_iter_no_change : int or None
+        Stop when the validation loss has not improved for that many epochs,
+        then restore the weights of the best epoch.
+    verbose : int
+        Show a tqdm progress bar with the loss when > 0.
+    desc : str
+        Label of the progress bar and of error messages.
+    on_epoch_end : callable or None
+        ``on_epoch_end(epoch, record)`` called after each epoch.
+
+    Returns
+    -------
+    history : list of dict
+        One record per epoch: ``epoch`` (1-based), ``train_loss``,
+        ``valid_loss`` (when validating), ``lr`` and ``dur`` (seconds).
+
+    Raises
+    ------
+    FloatingPointError
+        If the training loss becomes NaN or infinite.
+    """
+    n = len(data[0])
+    device = data[0].device
+    slices = batch_slices(n, batch_size)
+    history = []
+    best_loss, best_state, stale = math.inf, None, 0
+    bar = tqdm(range(epochs), desc=desc, disable=not verbose, leave=False)
+    for epoch in bar:
+        tic = time.perf_counter()
+        for module in modules:
+            module.train()
+        perm = torch.randperm(n, device=device)
+        total = torch.zeros((), device=device)
+        for start, stop in slices:
+            idx = perm[start:stop]
+            total += step(tuple(t[idx] for t in data), epoch) * (stop - start)
+        train_loss = (total / n).item()
+        if not math.isfinite(train_loss):
+            raise FloatingPointError(
+                f"{desc}: the training loss became {train_loss} in epoch {epoch + 1}. "
+                "The optimisation diverged; try a lower learning rate `lr` "
+                "(or check the input scale)."
+            )
+        record = {"epoch": epoch + 1, "train_loss": train_loss}
+        for scheduler in schedulers:
+            record["lr"] = scheduler.optimizer.param_groups[0]["lr"]
+            scheduler.step()
+        if valid_data is not None:
+            record["valid_loss"] = _evaluate(valid_loss, valid_data, modules, batch_size)
+        record["dur"] = time.perf_counter() - tic
+        history.append(record)
+        if verbose:
+            bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k.endswith("loss")})
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, record)
+        if n_iter_no_change is not None:
+            if record["valid_loss"] < best_loss:
+                best_loss, stale = record["valid_loss"], 0
+                best_state = [copy.deepcopy(m.state_dict()) for m in modules]
+            else:
+                stale += 1
+                if stale >= n_iter_no_change:
+                    break
+    bar.close()
+    if best_state is not None:
+        for module, state in zip(modules, best_state):
+            module.load_state_dict(state)
+    return history

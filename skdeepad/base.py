@@ -1,0 +1,443 @@
+"""Estimator glue shared by every deep detector.
+
+:class:`BaseDeepDetector` owns everything that is not a method's own idea:
+parameter and input validation, the ``+1/-1/0`` label convention, devices,
+seeding, the validation split, building the optimizer and schedule around the
+one training loop (:mod:`skdeepad._train`), batched scoring, the
+``contamination -> offset_ -> decision_function/predict`` contract of
+:class:`sklearn.ensemble.IsolationForest`, and persistence.  A method
+subclass implements :meth:`BaseDeepDetector._fit` and
+:meth:`BaseDeepDetector._score_batch` and nothing else.
+"""
+
+import contextlib
+import io
+import math
+import numbers
+import warnings
+from abc import abstractmethod
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+
+from ._train import _OPTIMIZERS, batch_slices, gradient_step, make_optimizer, train_loop
+
+__all__ = ["BaseDeepDetector", "resolve_device"]
+
+#: Rows scored per forward pass at prediction time.
+INFERENCE_BATCH_SIZE = 8192
+
+
+def resolve_device(device):
+    """Turn the ``device`` parameter into a :class:`torch.device`.
+
+    ``"auto"`` means CUDA when it is available, else the CPU.
+    """
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a device; use 'auto', 'cpu', 'cuda', "
+            "'cuda:<index>' or a torch.device."
+        ) from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but CUDA is not available on this "
+            "machine; use device='cpu' or device='auto'."
+        )
+    if resolved.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device={device!r}: only CPU, CUDA and MPS devices are supported.")
+    return resolved
+
+
+@contextlib.contextmanager
+def _seeded(seed, device):
+    """Seed torch inside the block and restore the caller's RNG state afterwards.
+
+    Fitting therefore never changes the user's global random state, and two
+    fits with the same ``random_state`` draw the same numbers.
+    """
+    cuda = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.random.default_generator.manual_seed(seed)
+        if cuda:
+            torch.cuda.manual_seed(seed)
+        yield
+
+
+def _pack_module(module):
+    """Pickle-friendly form of a module: a weightless skeleton + CPU weights."""
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, buffer)
+    skeleton = _copy_to_meta(module)
+    return _PackedModule(skeleton, buffer.getvalue())
+
+
+def _copy_to_meta(module):
+    import copy
+
+    return copy.deepcopy(module).to("meta")
+
+
+class _PackedModule:
+    """A module stored as a skeleton on the meta device plus a weights blob.
+
+    The weights are read back with ``torch.load(weights_only=True)``, which
+    can only rebuild tensors, never run code.
+    """
+
+    def __init__(self, skeleton, weights):
+        self.skeleton, self.weights = skeleton, weights
+
+    def unpack(self, device):
+        state = torch.load(io.BytesIO(self.weights), map_location=device, weights_only=True)
+        module = self.skeleton.to_empty(device=device)
+        module.load_state_dict(state)
+        return module
+
+
+class _PackedTensor:
+    def __init__(self, tensor):
+        buffer = io.BytesIO()
+        torch.save(tensor.detach().cpu(), buffer)
+        self.blob = buffer.getvalue()
+
+    def unpack(self, device):
+        return torch.load(io.BytesIO(self.blob), map_location=device, weights_only=True)
+
+
+def _check_positive_ints(name, value, allow_empty=False):
+    """Validate a sequence of positive integers given as a parameter."""
+    values = tuple(value)
+    ok = all(isinstance(v, numbers.Integral) and v > 0 for v in values)
+    if not ok or (not values and not allow_empty):
+        raise ValueError(
+            f"{name} must be a sequence of positive integers; got {value!r}."
+        )
+    return tuple(int(v) for v in values)
+
+
+class BaseDeepDetector(OutlierMixin, BaseEstimator):
+    """Base class of the deep anomaly detectors.
+
+    Subclasses define ``__init__`` with the shared parameters documented in
+    each estimator, implement ``_fit(X, y, valid)`` and
+    ``_score_batch(X) -> Tensor`` (higher = more normal), and may override
+    ``_auto_offset`` when their paper defines a natural threshold.
+
+    Label convention for ``y``: ``+1`` known normal, ``-1`` known anomaly,
+    ``0`` unlabeled (the Deep SAD paper's, and the sign of :meth:`predict`).
+    """
+
+    _parameter_constraints: dict = {
+        "epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "lr_milestones": ["array-like", None],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "optimizer": [StrOptions(set(_OPTIMIZERS)), type],
+        "hidden_layer_sizes": [StrOptions({"auto"}), "array-like"],
+        "network": [torch.nn.Module, callable, None],
+        "input_shape": ["array-like", None],
+        "contamination": [StrOptions({"auto"}), Interval(numbers.Real, 0, 0.5, closed="right")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither"), None],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left"), None],
+    }
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the detector.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+            Training data: a 2-D table, or images/sequences either as an N-D
+            array or flattened with the ``input_shape`` parameter.
+        y : array-like of shape (n_samples,), default=None
+            Optional partial labels: ``+1`` known normal, ``-1`` known anomaly,
+            ``0`` unlabeled.  ``None`` means every sample is unlabeled.  What
+            each method does with labels is stated in its docstring.
+
+        Returns
+        -------
+        self : object
+            The fitted detector.
+        """
+        self._check_params()
+        X = self._validate_X(X, reset=True)
+        y = self._validate_y(y, len(X))
+        self.device_ = resolve_device(self.device)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        with _seeded(seed, self.device_):
+            X_t = self._to_tensor(X)
+            y_t = torch.as_tensor(y, device=self.device_)
+            train, valid = self._split_validation(X_t, y_t)
+            self._fit(*train, valid=valid)
+            scores = self._score_tensor(X_t)
+        self.offset_ = self._offset(scores)
+        return self
+
+    def _check_params(self):
+        """Checks that ``_parameter_constraints`` cannot express."""
+        if self.hidden_layer_sizes != "auto":
+            _check_positive_ints("hidden_layer_sizes", self.hidden_layer_sizes)
+        if self.lr_milestones is not None:
+            _check_positive_ints("lr_milestones", self.lr_milestones, allow_empty=True)
+        if self.input_shape is not None:
+            _check_positive_ints("input_shape", self.input_shape)
+        if self.n_iter_no_change is not None and self.validation_fraction is None:
+            raise ValueError(
+                "n_iter_no_change requires a held-out set: set validation_fraction "
+                "(e.g. 0.1) as well, or n_iter_no_change=None."
+            )
+
+    def _validate_X(self, X, reset):
+        """Validate X once per public call; return a 2-D float array."""
+        nd_shape = None
+        if not sp.issparse(X) and np.ndim(X) > 2:
+            X = check_array(X, allow_nd=True, dtype=[np.float32, np.float64])
+            nd_shape = X.shape[1:]
+            X = X.reshape(len(X), -1)
+        X = validate_data(
+            self,
+            X,
+            reset=reset,
+            dtype=[np.float32, np.float64],
+            ensure_min_samples=2 if reset else 1,
+        )
+        if reset:
+            shape = nd_shape or (X.shape[1],)
+            if self.input_shape is not None:
+                given = tuple(int(v) for v in self.input_shape)
+                if math.prod(given) != X.shape[1] or (nd_shape and nd_shape != given):
+                    raise ValueError(
+                        f"input_shape={given} describes {math.prod(given)} values per "
+                        f"sample, but X has samples of shape {nd_shape or (X.shape[1],)}."
+                        " Give input_shape matching one sample, or None for tabular data."
+                    )
+                shape = given
+            self.input_shape_ = shape
+            self._check_constant_features(X)
+        elif nd_shape is not None and nd_shape != self.input_shape_:
+            raise ValueError(
+                f"X has samples of shape {nd_shape}, but {type(self).__name__} was "
+                f"fitted on samples of shape {self.input_shape_}."
+            )
+        return X
+
+    def _check_constant_features(self, X):
+        constant = np.ptp(X, axis=0) == 0
+        if constant.all():
+            raise ValueError(
+                "All features of X are constant (every sample is identical); there "
+                "is nothing to learn. Check the input data."
+            )
+        if constant.any() and len(self.input_shape_) == 1:
+            warnings.warn(
+                f"Features {np.flatnonzero(constant).tolist()} are constant. A constant "
+                "input acts like a bias term and lets one-class objectives collapse "
+                "(Ruff et al., 2018); consider dropping them "
+                "(e.g. sklearn.feature_selection.VarianceThreshold).",
+                UserWarning,
+            )
+
+    def _validate_y(self, y, n_samples):
+        """Check partial labels: +1 known normal, -1 known anomaly, 0 unlabeled."""
+        if y is None:
+            return np.zeros(n_samples, dtype=np.int64)
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(np.empty(n_samples), y)
+        try:
+            y_num = np.asarray(y, dtype=np.float64)
+        except (TypeError, ValueError):
+            y_num = None
+        if y_num is None or not np.all(np.isin(y_num, (-1, 0, 1))):
+            bad = np.unique(y[~np.isin(y, (-1, 0, 1))]) if y_num is not None else np.unique(y)
+            raise ValueError(
+                "y must contain only +1 (known normal), -1 (known anomaly) and 0 "
+                f"(unlabeled); got the values {bad[:10].tolist()}."
+            )
+        y = y_num.astype(np.int64)
+        if np.all(y == -1):
+            raise ValueError(
+                "Every sample is labeled -1 (known anomaly): a detector needs normal "
+                "or unlabeled data to learn what is normal."
+            )
+        return y
+
+    def _to_tensor(self, X):
+        return torch.as_tensor(X, dtype=torch.float32, device=self.device_).reshape(
+            len(X), *self.input_shape_
+        )
+
+    def _split_validation(self, X, y):
+        """Hold out ``validation_fraction`` of the rows, drawn at random."""
+        if self.validation_fraction is None:
+            return (X, y), None
+        n_valid = int(round(self.validation_fraction * len(X)))
+        if n_valid < 2 or len(X) - n_valid < 2:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} leaves {n_valid} "
+                f"validation and {len(X) - n_valid} training samples out of {len(X)}; "
+                "both need at least 2."
+            )
+        perm = torch.randperm(len(X), device=X.device)
+        valid, train = perm[:n_valid], perm[n_valid:]
+        return (X[train], y[train]), (X[valid], y[valid])
+
+    # ------------------------------------------------------- training glue
+    def _train(self, loss_fn, modules, data, *, valid=None, epochs=None, step=None,
+               params=None, desc=None, on_epoch_end=None):
+        """Train ``modules`` on ``loss_fn`` with this estimator's settings.
+
+        Builds the optimizer (``optimizer``, ``lr``, ``weight_decay``) over
+        ``params`` (default: every trainable parameter of ``modules``), the
+        learning-rate milestones (x0.1 at each), and runs
+        :func:`skdeepad._train.train_loop`.  ``step`` may replace the plain
+        gradient step: ``step(optimizer) -> (batch, epoch) -> loss``.
+
+        Returns the per-epoch history (list of dicts).
+        """
+        if params is None:
+            params = [p for m in modules for p in m.parameters() if p.requires_grad]
+        optimizer = make_optimizer(self.optimizer, params, lr=self.lr,
+                                   weight_decay=self.weight_decay)
+        milestones = list(self.lr_milestones or ())
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
+        step_fn = (step or (lambda opt: gradient_step(loss_fn, opt)))(optimizer)
+        return train_loop(
+            step_fn,
+            data,
+            modules=modules,
+            epochs=self.epochs if epochs is None else epochs,
+            batch_size=self.batch_size,
+            schedulers=[scheduler],
+            valid_data=valid,
+            valid_loss=loss_fn,
+            n_iter_no_change=self.n_iter_no_change,
+            verbose=self.verbose,
+            desc=desc or type(self).__name__,
+            on_epoch_end=on_epoch_end,
+        )
+
+    def _fitted_modules(self):
+        return [v for v in vars(self).values() if isinstance(v, torch.nn.Module)]
+
+    def _map_batches(self, fn, X):
+        """Apply ``fn`` to ``X`` in evaluation mode, batch by batch, without autograd."""
+        for module in self._fitted_modules():
+            module.eval()
+        with torch.inference_mode():
+            return torch.cat([fn(X[a:b]) for a, b in batch_slices(len(X), INFERENCE_BATCH_SIZE)])
+
+    def _score_tensor(self, X):
+        return self._map_batches(self._score_batch, X)
+
+    @abstractmethod
+    def _fit(self, X, y, valid):
+        """Fit the method on tensors ``X`` (on ``device_``) and labels ``y``."""
+
+    @abstractmethod
+    def _score_batch(self, X):
+        """Normality score of a batch tensor (higher = more normal)."""
+
+    # -------------------------------------------------------------- scoring
+    def _offset(self, scores):
+        scores = scores.double().cpu().numpy()
+        if self.contamination == "auto":
+            return self._auto_offset(scores)
+        return float(np.percentile(scores, 100.0 * self.contamination))
+
+    def _auto_offset(self, train_scores):
+        """Threshold for ``contamination="auto"``: 10 % of the training data
+        are flagged, unless the method defines a natural boundary."""
+        return float(np.percentile(train_scores, 10.0))
+
+    def score_samples(self, X):
+        """Normality score of each sample: the higher, the more normal.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+            Samples to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            Float64 scores; each method's docstring says what they are.
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        return self._score_tensor(self._to_tensor(X)).double().cpu().numpy()
+
+    def decision_function(self, X):
+        """Shifted score: negative for outliers, positive for inliers.
+
+        ``decision_function(X) = score_samples(X) - offset_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+            Samples to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+        """
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X):
+        """Predict +1 for inliers and -1 for outliers.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+            Samples to classify.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            +1 (inlier) or -1 (outlier), as int.
+        """
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+    # ---------------------------------------------------------- persistence
+    def __getstate__(self):
+        state = super().__getstate__()
+        for key, value in state.items():
+            if isinstance(value, torch.nn.Module):
+                state[key] = _pack_module(value)
+            elif isinstance(value, torch.Tensor):
+                state[key] = _PackedTensor(value)
+        return state
+
+    def __setstate__(self, state):
+        device = state.get("device_")
+        if device is not None and device.type == "cuda" and not torch.cuda.is_available():
+            warnings.warn(
+                f"This {type(self).__name__} was fitted on {device}, which is not "
+                "available here; it is loaded on the CPU.",
+                UserWarning,
+            )
+            state["device_"] = device = torch.device("cpu")
+        for key, value in state.items():
+            if isinstance(value, (_PackedModule, _PackedTensor)):
+                state[key] = value.unpack(device or "cpu")
+        super().__setstate__(state)

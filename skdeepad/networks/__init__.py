@@ -1,0 +1,74 @@
+"""Torch modules used by the detectors, and the rules that pick a default one.
+
+Only :mod:`torch` modules live here; estimators build them at fit time.
+"""
+
+import math
+
+from ._autoencoder import EncoderDecoder
+from ._lenet import LeNetCIFAR, LeNetCIFARDecoder, LeNetMNIST, LeNetMNISTDecoder
+from ._mlp import MLP, MLPDecoder, glorot_init
+
+__all__ = [
+    "EncoderDecoder",
+    "MLP",
+    "MLPDecoder",
+    "LeNetMNIST",
+    "LeNetMNISTDecoder",
+    "LeNetCIFAR",
+    "LeNetCIFARDecoder",
+    "default_hidden_layer_sizes",
+    "make_default_autoencoder",
+]
+
+_LENETS = {
+    (1, 28, 28): (LeNetMNIST, LeNetMNISTDecoder),
+    (3, 32, 32): (LeNetCIFAR, LeNetCIFARDecoder),
+}
+
+
+def default_hidden_layer_sizes(n_features):
+    """The paper's MLP sizes (Appendix D), chosen from the number of features.
+
+    arrhythmia (274 features) uses 128-64-32; cardio, satellite, satimage-2
+    and shuttle (9-36 features) 32-16-8; thyroid (6 features) 32-16-4.  The
+    rule generalises those choices: more than 100 features -> (128, 64, 32);
+    fewer than 8 -> (32, 16, 4); otherwise (32, 16, 8).
+    """
+    if n_features > 100:
+        return (128, 64, 32)
+    if n_features < 8:
+        return (32, 16, 4)
+    return (32, 16, 8)
+
+
+def make_default_autoencoder(input_shape, hidden_layer_sizes="auto",
+                             output_activation="sigmoid", negative_slope=0.1):
+    """Build the paper's encoder and its mirrored decoder for ``input_shape``.
+
+    Images of shape 1x28x28 and 3x32x32 get the LeNet-type CNNs of the Deep
+    SAD paper (unless ``hidden_layer_sizes`` is given explicitly); anything
+    else gets a bias-free MLP on the flattened input.  Weights are
+    Glorot-uniform (Appendix E).
+
+    Returns
+    -------
+    encoder, decoder : torch.nn.Module
+    hidden_layer_sizes : tuple of int or None
+        The MLP sizes used (``None`` for a CNN).
+    """
+    input_shape = tuple(input_shape)
+    if input_shape in _LENETS and hidden_layer_sizes == "auto":
+        enc_cls, dec_cls = _LENETS[input_shape]
+        encoder = enc_cls(negative_slope=negative_slope)
+        decoder = dec_cls(encoder.rep_dim, negative_slope, output_activation)
+        sizes = None
+    else:
+        n_features = math.prod(input_shape)
+        if hidden_layer_sizes == "auto":
+            sizes = default_hidden_layer_sizes(n_features)
+        else:
+            sizes = tuple(int(h) for h in hidden_layer_sizes)
+        encoder = MLP(n_features, sizes, negative_slope)
+        decoder = MLPDecoder(input_shape, sizes, negative_slope, output_activation)
+    return glorot_init(encoder), glorot_init(decoder), sizes
