@@ -211,7 +211,9 @@ class BaseDeepDetector(OutlierMixin, BaseEstimator):
     def _validate_X(self, X, reset):
         """Validate X once per public call; return a 2-D float array."""
         nd_shape = None
-        if not sp.issparse(X) and np.ndim(X) > 2:
+        if not sp.issparse(X) and not hasattr(X, "shape"):
+            X = np.asarray(X)  # lists and other array-likes, to read their ndim
+        if getattr(X, "ndim", 2) > 2:
             X = check_array(X, allow_nd=True, dtype=[np.float32, np.float64])
             nd_shape = X.shape[1:]
             X = X.reshape(len(X), -1)
@@ -283,6 +285,8 @@ class BaseDeepDetector(OutlierMixin, BaseEstimator):
         return y
 
     def _to_tensor(self, X):
+        if not X.flags.writeable:  # torch cannot wrap read-only memory
+            X = X.copy()
         return torch.as_tensor(X, dtype=torch.float32, device=self.device_).reshape(
             len(X), *self.input_shape_
         )
@@ -420,7 +424,7 @@ class BaseDeepDetector(OutlierMixin, BaseEstimator):
 
     # ---------------------------------------------------------- persistence
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())
         for key, value in state.items():
             if isinstance(value, torch.nn.Module):
                 state[key] = _pack_module(value)
