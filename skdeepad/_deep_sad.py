@@ -112,8 +112,12 @@ class _BaseDeepSVDD(BaseDeepDetector):
         loss_fn, step = self._objective(c)
         self.history_ = self._train(loss_fn, [self.network_], (X, y.float()),
                                     valid=None if valid is None else (valid[0], valid[1].float()),
-                                    step=step)
+                                    step=step, sample_weights=self._sample_weights(y))
         self._warn_if_collapsed(X)
+
+    def _sample_weights(self, y):
+        """Per-row draw weights for the main training, or None to shuffle."""
+        return None
 
     def _warn_if_collapsed(self, X):
         dist = -self._score_tensor(X)
@@ -364,6 +368,13 @@ class DeepSAD(_BaseDeepSVDD):
     ----------
     eta : float > 0, default=1.0
         Weight of the labeled terms (the paper's eta; 1 in all its experiments).
+    sampling : {"uniform", "balanced"}, default="uniform"
+        How the main training draws its mini-batches.  ``"uniform"`` (the
+        paper): every sample once per epoch, shuffled.  ``"balanced"``: each
+        epoch draws ``n`` samples with replacement so that labeled anomalies
+        make up half of them in expectation, as DeepOD's DeepSAD does; this
+        strengthens the labeled term when labeled anomalies are rare (see the
+        ODDS benchmark for its effect).  Pretraining always uses ``"uniform"``.
     pretrain : bool, default=True
         Pretrain an autoencoder on all training data and start phi from its
         encoder (Appendix C).
@@ -472,12 +483,14 @@ class DeepSAD(_BaseDeepSVDD):
     _parameter_constraints = {
         **_BaseDeepSVDD._parameter_constraints,
         "eta": [Interval(numbers.Real, 0, None, closed="neither")],
+        "sampling": [StrOptions({"uniform", "balanced"})],
     }
 
     def __init__(
         self,
         *,
         eta=1.0,
+        sampling="uniform",
         pretrain=True,
         pretrain_epochs=150,
         hidden_layer_sizes="auto",
@@ -497,6 +510,7 @@ class DeepSAD(_BaseDeepSVDD):
         n_iter_no_change=None,
     ):
         self.eta = eta
+        self.sampling = sampling
         self.pretrain = pretrain
         self.pretrain_epochs = pretrain_epochs
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -517,6 +531,14 @@ class DeepSAD(_BaseDeepSVDD):
 
     def _fit(self, X, y, valid):
         self._fit_hypersphere(X, y, valid, normal=y != -1)
+
+    def _sample_weights(self, y):
+        anomalous = y == -1
+        n_anomalous = int(anomalous.sum())
+        if self.sampling == "uniform" or n_anomalous == 0:
+            return None
+        # Half of every epoch's draws are labeled anomalies, half the rest.
+        return torch.where(anomalous, 0.5 / n_anomalous, 0.5 / (len(y) - n_anomalous))
 
     def _objective(self, c):
         net, eta = self.network_, self.eta

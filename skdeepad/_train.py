@@ -100,6 +100,7 @@ def train_loop(
     verbose=0,
     desc="training",
     on_epoch_end=None,
+    sample_weights=None,
 ):
     """Run ``epochs`` passes of ``step`` over shuffled mini-batches of ``data``.
 
@@ -131,6 +132,9 @@ def train_loop(
         Label of the progress bar and of error messages.
     on_epoch_end : callable or None
         ``on_epoch_end(epoch, record)`` called after each epoch.
+    sample_weights : Tensor or None
+        If given, each epoch draws ``n`` rows *with replacement* with these
+        probabilities (unnormalised) instead of a permutation of the rows.
 
     Returns
     -------
@@ -153,7 +157,10 @@ def train_loop(
         tic = time.perf_counter()
         for module in modules:
             module.train()
-        perm = torch.randperm(n, device=device)
+        if sample_weights is None:
+            perm = torch.randperm(n, device=device)
+        else:
+            perm = torch.multinomial(sample_weights, n, replacement=True)
         total = torch.zeros((), device=device)
         for start, stop in slices:
             idx = perm[start:stop]

@@ -308,14 +308,16 @@ class BaseDeepDetector(OutlierMixin, BaseEstimator):
 
     # ------------------------------------------------------- training glue
     def _train(self, loss_fn, modules, data, *, valid=None, epochs=None, step=None,
-               params=None, desc=None, on_epoch_end=None):
+               params=None, desc=None, on_epoch_end=None, sample_weights=None):
         """Train ``modules`` on ``loss_fn`` with this estimator's settings.
 
         Builds the optimizer (``optimizer``, ``lr``, ``weight_decay``) over
         ``params`` (default: every trainable parameter of ``modules``), the
         learning-rate milestones (x0.1 at each), and runs
         :func:`skdeepad._train.train_loop`.  ``step`` may replace the plain
-        gradient step: ``step(optimizer) -> (batch, epoch) -> loss``.
+        gradient step: ``step(optimizer) -> (batch, epoch) -> loss``;
+        ``sample_weights`` replaces shuffling by weighted sampling with
+        replacement.
 
         Returns the per-epoch history (list of dicts).
         """
@@ -339,6 +341,7 @@ class BaseDeepDetector(OutlierMixin, BaseEstimator):
             verbose=self.verbose,
             desc=desc or type(self).__name__,
             on_epoch_end=on_epoch_end,
+            sample_weights=sample_weights,
         )
 
     def _fitted_modules(self):

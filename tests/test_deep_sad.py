@@ -145,3 +145,30 @@ def test_images_nd_and_flattened_agree():
     np.testing.assert_array_equal(nd.score_samples(X), flat.score_samples(X.reshape(24, -1)))
     with pytest.raises(ValueError, match="fitted on samples of shape"):
         nd.score_samples(rng.rand(2, 1, 14, 56))
+
+
+def test_balanced_sampling_gives_labeled_anomalies_half_the_draws():
+    """sampling="balanced": labeled anomalies carry half the draw probability."""
+    y = torch.tensor([0, 0, 0, 1, -1, 0, 0, -1])
+    w = DeepSAD(sampling="balanced")._sample_weights(y)
+    assert float(w[y == -1].sum()) == pytest.approx(0.5)
+    assert float(w[y != -1].sum()) == pytest.approx(0.5)
+    assert DeepSAD()._sample_weights(y) is None
+
+
+def test_loop_draws_rows_by_sample_weights():
+    """With sample_weights, an epoch visits only rows of positive weight, with replacement."""
+    from skdeepad._train import train_loop
+
+    seen = []
+    X = torch.arange(10.0)
+    weights = torch.zeros(10)
+    weights[[2, 7]] = 1.0
+
+    def step(batch, epoch):
+        seen.append(batch[0])
+        return torch.zeros(())
+
+    train_loop(step, (X,), modules=[], epochs=3, batch_size=4, sample_weights=weights)
+    visited = torch.cat(seen)
+    assert len(visited) == 30 and set(visited.tolist()) <= {2.0, 7.0}
