@@ -1,0 +1,21 @@
+"""The package's main job, ``python -m skdeepad``."""
+
+from skdeepad._benchmark import PAPER_TABLE2, load_tasks, main
+
+
+def test_offline_without_data_falls_back_to_bundled_tasks(tmp_path):
+    """With an empty data home and no download, scikit-learn's bundled data are used, and said."""
+    tasks, note = load_tasks(["cardio"], data_home=tmp_path, download=False)
+    assert "breast_cancer" in tasks and "scikit-learn ships" in note
+    X, y = tasks["breast_cancer"]
+    assert 0 < y.mean() < 0.2
+
+
+def test_main_prints_a_table_beside_the_paper(tmp_path, capsys):
+    """A quick offline run prints one row per task and the paper's columns."""
+    assert main(["--quick", "--seeds", "1", "--n-jobs", "1", "--no-download",
+                 "--data-home", str(tmp_path), "--datasets", "cardio"]) == 0
+    out = capsys.readouterr()
+    assert "scikit-learn ships" in out.err
+    assert "| breast_cancer |" in out.out and "Deep SAD (paper)" in out.out
+    assert set(PAPER_TABLE2) == {"Deep SVDD", "Deep SAD", "OC-SVM"}
