@@ -42,8 +42,8 @@ def default_methods(epochs=None):
     """Name -> ``factory(seed) -> estimator`` of the main table's methods.
 
     Deep methods use their paper defaults (``epochs`` overrides both the
-    training and pretraining epochs, for quick runs); IF uses t = 100 trees and psi = min(256, n) (``max_samples="auto"``)
-    (Appendix E); OC-SVM uses gamma="scale" and nu = 0.1, fixed in advance
+    training and pretraining epochs, for quick runs); IF uses t = 100 trees
+    and psi = min(256, n) (Appendix E); OC-SVM uses gamma="scale" and nu = 0.1, fixed in advance
     (the paper chose its OC-SVM parameters on 10 % of the test set).
     """
     deep = {} if epochs is None else {"epochs": epochs, "pretrain_epochs": epochs}
