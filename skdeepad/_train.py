@@ -26,6 +26,9 @@ from tqdm.auto import tqdm
 
 __all__ = ["batch_slices", "gradient_step", "make_optimizer", "train_loop"]
 
+# Fused Adam runs on the CPU from torch 2.4 on (and on CUDA before that).
+_FUSED_ADAM_ON_CPU = tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 4)
+
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
@@ -42,6 +45,10 @@ def make_optimizer(name, params, *, lr, weight_decay, **kwargs):
     added to a loss behind the user's back.
     """
     cls = _OPTIMIZERS[name] if isinstance(name, str) else name
+    if cls in (torch.optim.Adam, torch.optim.AdamW) and _FUSED_ADAM_ON_CPU:
+        # One fused kernel per parameter instead of a dozen small ops: the
+        # optimizer step was a third of an epoch for the paper's small MLPs.
+        kwargs.setdefault("fused", True)
     return cls(params, lr=lr, weight_decay=weight_decay, **kwargs)
 
 

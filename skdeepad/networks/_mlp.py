@@ -3,6 +3,7 @@
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["MLP", "MLPDecoder"]
@@ -32,7 +33,7 @@ def glorot_init(module):
 
 
 class MLP(nn.Module):
-    """Encoder ``in -> h_1 -> ... -> h_{k-1} -> h_k`` without biases.
+    """Bias-free MLP encoder: ``in -> h_1 -> (...) -> h_k``.
 
     Each hidden layer is ``Linear -> BatchNorm1d(affine=False) -> LeakyReLU``;
     the last layer (the representation, ``hidden_layer_sizes[-1]`` units) is a
@@ -58,13 +59,45 @@ class MLP(nn.Module):
         layers.append(nn.Linear(sizes[-2], sizes[-1], bias=False))
         self.net = nn.Sequential(*layers)
         self.rep_dim = sizes[-1]
+        self.negative_slope = negative_slope
+        self._folded = (None, None)
 
     def forward(self, x):
-        return self.net(x)
+        if self.training or torch.is_grad_enabled():
+            return self.net(x)
+        # Inference: the same function with each BatchNorm folded into the
+        # linear layer before it, about twice as fast on the CPU.
+        x = x.flatten(1)
+        *hidden, last = self._folded_layers()
+        for weight, bias in hidden:
+            x = F.leaky_relu_(F.linear(x, weight, bias), self.negative_slope)
+        return F.linear(x, last[0])
+
+    def _folded_layers(self):
+        """``[(W, b), ..., (W_last, None)]`` with BN statistics folded in, cached
+        until any parameter or buffer changes (tracked by tensor versions)."""
+        tensors = [*self.parameters(), *self.buffers()]
+        version = tuple(t._version for t in tensors) + tuple(t.data_ptr() for t in tensors)
+        if self._folded[0] != version:
+            linears = [m for m in self.net if isinstance(m, nn.Linear)]
+            norms = [m for m in self.net if isinstance(m, nn.BatchNorm1d)]
+            layers = []
+            for linear, bn in zip(linears, norms):
+                scale = torch.rsqrt(bn.running_var + bn.eps)
+                layers.append((linear.weight * scale[:, None], -bn.running_mean * scale))
+            layers.append((linears[-1].weight, None))
+            self._folded = (version, [(w.detach(), b if b is None else b.detach())
+                                      for w, b in layers])
+        return self._folded[1]
+
+    def __getstate__(self):
+        state = super().__getstate__().copy()
+        state["_folded"] = (None, None)  # a cache, never persisted
+        return state
 
 
 class MLPDecoder(nn.Module):
-    """Mirror image of :class:`MLP`: ``h_k -> h_{k-1} -> ... -> h_1 -> in``.
+    """Bias-free MLP decoder, the mirror image of :class:`MLP`.
 
     Parameters
     ----------
