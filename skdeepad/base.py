@@ -167,7 +167,7 @@ class BaseDeepDetector(OutlierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        X : array-like of shape (n_samples, n_features) or (n_samples,) + input_shape
             Training data: a 2-D table, or images/sequences either as an N-D
             array or flattened with the ``input_shape`` parameter.
         y : array-like of shape (n_samples,), default=None
@@ -382,7 +382,7 @@ class BaseDeepDetector(OutlierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        X : array-like of shape (n_samples, n_features) or (n_samples,) + input_shape
             Samples to score.
 
         Returns
@@ -401,7 +401,7 @@ class BaseDeepDetector(OutlierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        X : array-like of shape (n_samples, n_features) or (n_samples,) + input_shape
             Samples to score.
 
         Returns
@@ -415,7 +415,7 @@ class BaseDeepDetector(OutlierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        X : array-like of shape (n_samples, n_features) or (n_samples,) + input_shape
             Samples to classify.
 
         Returns

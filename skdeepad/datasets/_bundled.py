@@ -48,14 +48,14 @@ def make_bundled_tasks(*, contamination=0.05, random_state=0):
     keeps every sample of one class as the normal data and adds a random
     subsample of the other classes as anomalies:
 
-    ================  ====  ========  ======================================
-    name              d     normals   normal / anomalies
-    ================  ====  ========  ======================================
-    ``breast_cancer`` 30    357       benign / malignant tumours
-    ``digits``        64    178       digit 0 / digits 1-9 (8x8 images)
-    ``wine``          13    71        cultivar class_1 / class_0, class_2
-    ``iris``          4     50        versicolor / setosa, virginica
-    ================  ====  ========  ======================================
+    =================  ====  ========  ======================================
+    name               d     normals   normal / anomalies
+    =================  ====  ========  ======================================
+    ``breast_cancer``  30    357       benign / malignant tumours
+    ``digits``         64    178       digit 0 / digits 1-9 (8x8 images)
+    ``wine``           13    71        cultivar class_1 / class_0, class_2
+    ``iris``           4     50        versicolor / setosa, virginica
+    =================  ====  ========  ======================================
 
     Parameters
     ----------
