@@ -448,8 +448,9 @@ class DeepSAD(_BaseDeepSVDD):
     Where the paper and the authors' code (Deep-SAD-PyTorch) differ, this
     implementation follows the paper, and the alternative stays reachable:
 
-    - leaky ReLU slope 0.1 (code: 0.01; pass a ``network`` built with
-      :class:`skdeepad.networks.MLP` ``(negative_slope=0.01)`` to compare);
+    - leaky ReLU slope 0.1 (code: 0.01; ``network=MLP(d, sizes,
+      negative_slope=0.01)`` from :mod:`skdeepad.networks` with
+      ``pretrain=False`` compares the two);
     - batch size 200 (code: 128; ``batch_size=128``);
     - c excludes the labeled anomalies (code: includes them);
     - every sample is trained on in every epoch (code: drops the last
