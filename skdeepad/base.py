@@ -11,6 +11,7 @@ subclass implements :meth:`BaseDeepDetector._fit` and
 """
 
 import contextlib
+import copy
 import io
 import math
 import numbers
@@ -82,14 +83,8 @@ def _pack_module(module):
     """Pickle-friendly form of a module: a weightless skeleton + CPU weights."""
     buffer = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, buffer)
-    skeleton = _copy_to_meta(module)
+    skeleton = copy.deepcopy(module).to("meta")  # structure only, no data
     return _PackedModule(skeleton, buffer.getvalue())
-
-
-def _copy_to_meta(module):
-    import copy
-
-    return copy.deepcopy(module).to("meta")
 
 
 class _PackedModule:
@@ -196,7 +191,7 @@ class BaseDeepDetector(OutlierMixin, BaseEstimator):
 
     def _check_params(self):
         """Checks that ``_parameter_constraints`` cannot express."""
-        if self.hidden_layer_sizes != "auto":
+        if not isinstance(self.hidden_layer_sizes, str):
             _check_positive_ints("hidden_layer_sizes", self.hidden_layer_sizes)
         if self.lr_milestones is not None:
             _check_positive_ints("lr_milestones", self.lr_milestones, allow_empty=True)

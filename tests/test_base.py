@@ -230,3 +230,9 @@ def test_verbose_shows_a_progress_bar(X, capsys):
     """verbose=1 prints a tqdm bar labelled with the estimator."""
     DeepSAD(**{**FAST, "verbose": 1}).fit(X)
     assert "DeepSAD" in capsys.readouterr().err
+
+
+def test_hidden_layer_sizes_as_array(X):
+    """hidden_layer_sizes may be any sequence, a numpy array included."""
+    det = DeepSVDD(**{**FAST, "hidden_layer_sizes": np.array([8, 3])}).fit(X)
+    assert det.hidden_layer_sizes_ == (8, 3) and det.center_.shape == (3,)

@@ -58,14 +58,15 @@ def make_default_autoencoder(input_shape, hidden_layer_sizes="auto",
         The MLP sizes used (``None`` for a CNN).
     """
     input_shape = tuple(input_shape)
-    if input_shape in _LENETS and hidden_layer_sizes == "auto":
+    auto = isinstance(hidden_layer_sizes, str)  # "auto", validated by the estimator
+    if input_shape in _LENETS and auto:
         enc_cls, dec_cls = _LENETS[input_shape]
         encoder = enc_cls(negative_slope=negative_slope)
         decoder = dec_cls(encoder.rep_dim, negative_slope, output_activation)
         sizes = None
     else:
         n_features = math.prod(input_shape)
-        if hidden_layer_sizes == "auto":
+        if auto:
             sizes = default_hidden_layer_sizes(n_features)
         else:
             sizes = tuple(int(h) for h in hidden_layer_sizes)
