@@ -104,15 +104,20 @@ class _BaseDeepSVDD(BaseDeepDetector):
         return autoencoder.encoder
 
     def _fit_hypersphere(self, X, y, valid, normal):
-        """Pretrain, fix c on the ``normal`` rows, then minimise the objective."""
+        """Pretrain, fix c on the ``normal`` rows, then minimise the objective.
+
+        ``y`` holds Deep SAD's labels, or is None for Deep SVDD (inputs only).
+        """
         self.network_ = self._initial_network(X, valid)
         outputs = self._map_batches(self.network_, X[normal])
         c = init_center(outputs.clone())
         self.center_ = c.double().cpu().numpy()
         loss_fn, step = self._objective(c)
-        self.history_ = self._train(loss_fn, [self.network_], (X, y.float()),
-                                    valid=None if valid is None else (valid[0], valid[1].float()),
-                                    step=step, sample_weights=self._sample_weights(y))
+        # Deep SVDD's losses take the inputs only; Deep SAD's also the labels.
+        data, valid = ((X,), valid and valid[:1]) if y is None else (
+            (X, y.float()), valid and (valid[0], valid[1].float()))
+        self.history_ = self._train(loss_fn, [self.network_], data, valid=valid, step=step,
+                                    sample_weights=self._sample_weights(y))
         self._warn_if_collapsed(X)
 
     def _sample_weights(self, y):
@@ -301,12 +306,11 @@ class DeepSVDD(_BaseDeepSVDD):
         self.n_iter_no_change = n_iter_no_change
 
     def _fit(self, X, y, valid):
-        keep = y != -1
-        X, y = X[keep], torch.zeros_like(y[keep])
+        X = X[y != -1]  # unsupervised: known anomalies are left out
         if valid is not None:
-            valid = (valid[0][valid[1] != -1], torch.zeros_like(valid[1][valid[1] != -1]))
+            valid = (valid[0][valid[1] != -1],)
         self._radius = torch.zeros((), device=self.device_)
-        self._fit_hypersphere(X, y, valid, normal=slice(None))
+        self._fit_hypersphere(X, None, valid, normal=slice(None))
         if self.objective == "soft-boundary":
             dist = -self._score_tensor(X)
             self._radius = torch.quantile(dist.sqrt(), 1 - self.nu)
@@ -315,15 +319,15 @@ class DeepSVDD(_BaseDeepSVDD):
 
     def _objective(self, c):
         if self.objective == "one-class":
-            return (lambda x, _: one_class_loss(squared_distance(self.network_(x), c))), None
+            return (lambda x: one_class_loss(squared_distance(self.network_(x), c))), None
         radius, nu, net = self._radius, self.nu, self.network_
 
-        def loss_fn(x, _):
+        def loss_fn(x):
             return soft_boundary_loss(squared_distance(net(x), c), radius, nu)
 
         def make_step(optimizer):
             def step(batch, epoch):
-                x, _ = batch
+                (x,) = batch
                 optimizer.zero_grad(set_to_none=True)
                 dist = squared_distance(net(x), c)
                 loss = soft_boundary_loss(dist, radius, nu)
