@@ -98,6 +98,15 @@ def deepod_ingredients():
             lambda seed: DeepSAD(sampling="balanced", random_state=seed, device="cpu"),
         "Deep SAD, balanced batches + lr 1e-3":
             lambda seed: DeepSAD(sampling="balanced", lr=1e-3, random_state=seed, device="cpu"),
+        "Deep SAD, balanced + lr 1e-3, no pretraining":
+            lambda seed: DeepSAD(sampling="balanced", lr=1e-3, pretrain=False,
+                                 random_state=seed, device="cpu"),
+        "Deep SAD, balanced + lr 1e-3, DeepOD's width (100, 50, 128)":
+            lambda seed: DeepSAD(sampling="balanced", lr=1e-3, hidden_layer_sizes=(100, 50, 128),
+                                 random_state=seed, device="cpu"),
+        "Deep SAD, balanced + lr 1e-3, batch 64":
+            lambda seed: DeepSAD(sampling="balanced", lr=1e-3, batch_size=64,
+                                 random_state=seed, device="cpu"),
     }
 
 
@@ -113,6 +122,8 @@ def main():
                         help="run only the DeepOD-ingredient configurations (with IF and "
                              "OC-SVM) and write <output>_ingredients.md")
     parser.add_argument("--output", default="odds_deepsad")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="with --ingredients: run only the configurations named")
     args = parser.parse_args()
 
     warnings.filterwarnings("ignore", message="Features .* are constant")
@@ -123,6 +134,8 @@ def main():
     if args.ingredients:
         ours = {k: v for k, v in ours.items() if k in ("IsolationForest", "OC-SVM")}
         extra, peers = deepod_ingredients(), {}
+        if args.only:
+            extra = {k: v for k, v in extra.items() if k in args.only}
         args.output += "_ingredients"
     results = run_benchmark(tasks, {**ours, **extra}, seeds=range(args.seeds), n_jobs=args.n_jobs)
     if peers:
