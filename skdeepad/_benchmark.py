@@ -98,16 +98,17 @@ def _run_one(task, X, y, seed, method, factory, ratio_labeled_anomalies):
 
 def run_benchmark(tasks, methods, seeds=range(10), ratio_labeled_anomalies=0.01,
                   n_jobs=1, progress=True):
-    """AUC (%) of every method on every task and seed: ``{(task, method): [auc, ...]}``."""
+    """AUC (%) of every method on every task and seed: ``{(task, method): [auc, ...]}``,
+    each list in seed order (so methods can be compared seed by seed)."""
     jobs = [(t, X, y, s, m, f) for t, (X, y) in tasks.items() for m, f in methods.items()
             for s in seeds]
     out = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
         delayed(_run_one)(*job, ratio_labeled_anomalies) for job in jobs)
-    results = {}
+    by_seed = {}
     for task, method, seed, auc in tqdm(out, total=len(jobs), disable=not progress,
                                         desc="ODDS benchmark"):
-        results.setdefault((task, method), []).append(auc)
-    return results
+        by_seed.setdefault((task, method), {})[seed] = auc
+    return {key: [aucs[s] for s in sorted(aucs)] for key, aucs in by_seed.items()}
 
 
 def to_markdown(results, tasks, methods, paper=PAPER_TABLE2):
