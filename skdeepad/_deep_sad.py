@@ -103,24 +103,23 @@ class _BaseDeepSVDD(BaseDeepDetector):
         # state-dict copy matched no key and left phi at random weights).
         return autoencoder.encoder
 
-    def _fit_hypersphere(self, X, y, valid, normal):
+    def _fit_hypersphere(self, data, valid, normal):
         """Pretrain, fix c on the ``normal`` rows, then minimise the objective.
 
-        ``y`` holds Deep SAD's labels, or is None for Deep SVDD (inputs only).
+        ``data`` (and ``valid``) are the tensors the loss takes: ``(X,)`` for
+        Deep SVDD, ``(X, y)`` with float labels for Deep SAD.
         """
+        X = data[0]
         self.network_ = self._initial_network(X, valid)
         outputs = self._map_batches(self.network_, X[normal])
         c = init_center(outputs.clone())
         self.center_ = c.double().cpu().numpy()
         loss_fn, step = self._objective(c)
-        # Deep SVDD's losses take the inputs only; Deep SAD's also the labels.
-        data, valid = ((X,), valid and valid[:1]) if y is None else (
-            (X, y.float()), valid and (valid[0], valid[1].float()))
         self.history_ = self._train(loss_fn, [self.network_], data, valid=valid, step=step,
-                                    sample_weights=self._sample_weights(y))
+                                    sample_weights=self._sample_weights(data))
         self._warn_if_collapsed(X)
 
-    def _sample_weights(self, y):
+    def _sample_weights(self, data):
         """Per-row draw weights for the main training, or None to shuffle."""
         return None
 
@@ -310,7 +309,7 @@ class DeepSVDD(_BaseDeepSVDD):
         if valid is not None:
             valid = (valid[0][valid[1] != -1],)
         self._radius = torch.zeros((), device=self.device_)
-        self._fit_hypersphere(X, None, valid, normal=slice(None))
+        self._fit_hypersphere((X,), valid, normal=slice(None))
         if self.objective == "soft-boundary":
             dist = -self._score_tensor(X)
             self._radius = torch.quantile(dist.sqrt(), 1 - self.nu)
@@ -535,15 +534,17 @@ class DeepSAD(_BaseDeepSVDD):
         self.n_iter_no_change = n_iter_no_change
 
     def _fit(self, X, y, valid):
-        self._fit_hypersphere(X, y, valid, normal=y != -1)
+        if valid is not None:
+            valid = (valid[0], valid[1].float())
+        self._fit_hypersphere((X, y.float()), valid, normal=y != -1)
 
-    def _sample_weights(self, y):
-        anomalous = y == -1
+    def _sample_weights(self, data):
+        anomalous = data[1] == -1
         n_anomalous = int(anomalous.sum())
         if self.sampling == "uniform" or n_anomalous == 0:
             return None
         # Half of every epoch's draws are labeled anomalies, half the rest.
-        return torch.where(anomalous, 0.5 / n_anomalous, 0.5 / (len(y) - n_anomalous))
+        return torch.where(anomalous, 0.5 / n_anomalous, 0.5 / (len(anomalous) - n_anomalous))
 
     def _objective(self, c):
         net, eta = self.network_, self.eta

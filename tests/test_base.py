@@ -236,3 +236,11 @@ def test_hidden_layer_sizes_as_array(X):
     """hidden_layer_sizes may be any sequence, a numpy array included."""
     det = DeepSVDD(**{**FAST, "hidden_layer_sizes": np.array([8, 3])}).fit(X)
     assert det.hidden_layer_sizes_ == (8, 3) and det.center_.shape == (3,)
+
+
+@pytest.mark.parametrize("cls", [DeepSAD, DeepSVDD])
+def test_validation_loss_recorded_for_hypersphere_methods(X, cls):
+    """Deep SVDD/SAD record a validation loss for training and pretraining."""
+    y = np.r_[np.zeros(55), -np.ones(5)]
+    det = cls(**{**FAST, "validation_fraction": 0.2}).fit(X, y)
+    assert all(np.isfinite(r["valid_loss"]) for r in det.history_ + det.pretrain_history_)

@@ -149,11 +149,11 @@ def test_images_nd_and_flattened_agree():
 
 def test_balanced_sampling_gives_labeled_anomalies_half_the_draws():
     """sampling="balanced": labeled anomalies carry half the draw probability."""
-    y = torch.tensor([0, 0, 0, 1, -1, 0, 0, -1])
-    w = DeepSAD(sampling="balanced")._sample_weights(y)
+    y = torch.tensor([0.0, 0, 0, 1, -1, 0, 0, -1])
+    w = DeepSAD(sampling="balanced")._sample_weights((None, y))
     assert float(w[y == -1].sum()) == pytest.approx(0.5)
     assert float(w[y != -1].sum()) == pytest.approx(0.5)
-    assert DeepSAD()._sample_weights(y) is None
+    assert DeepSAD()._sample_weights((None, y)) is None
 
 
 def test_loop_draws_rows_by_sample_weights():
