@@ -466,6 +466,12 @@ class DeepSAD(_BaseDeepSVDD):
     Samples labeled ``+1`` are known normals (the labeled quadratic term),
     ``0`` unlabeled, ``-1`` known anomalies.
 
+    With the paper's settings and only 1 % labeled anomalies, Deep SAD can be
+    under-trained on small tabular sets (the labeled term gets few updates at
+    lr 1e-4).  On the ODDS benchmark, ``sampling="balanced", lr=1e-3`` (and
+    ``batch_size=64`` on the smallest sets) matches or beats the paper's
+    Table 2 and DeepOD's DeepSAD; see ``benchmarks/results/odds_deepsad_notes.md``.
+
     References
     ----------
     .. [1] Ruff, L., Vandermeulen, R. A., Görnitz, N., Binder, A., Müller, E.,
