@@ -18,4 +18,5 @@ def test_main_prints_a_table_beside_the_paper(tmp_path, capsys):
     out = capsys.readouterr()
     assert "scikit-learn ships" in out.err
     assert "| breast_cancer |" in out.out and "Deep SAD (paper)" in out.out
+    assert "not the paper's schedule" in out.out
     assert set(PAPER_TABLE2) == {"Deep SVDD", "Deep SAD", "OC-SVM"}
