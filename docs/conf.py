@@ -98,6 +98,7 @@ html_show_sourcelink = False
 #: Modules whose ``__all__`` makes up the API reference, with a section title.
 API_MODULES = [
     ("skdeepad", "Detectors and utilities"),
+    ("skdeepad.metrics", "Metrics and scorers"),
     ("skdeepad.datasets", "Datasets"),
     ("skdeepad.networks", "Networks"),
 ]

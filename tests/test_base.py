@@ -9,13 +9,13 @@ import pytest
 import scipy.sparse as sp
 import torch
 from sklearn.base import clone
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skdeepad import AutoEncoder, DeepSAD, DeepSVDD
 from skdeepad._train import batch_slices
+from skdeepad.metrics import labeled_roc_auc
 
 FAST = dict(epochs=3, pretrain_epochs=2, batch_size=32, device="cpu", random_state=0)
 
@@ -181,11 +181,6 @@ def test_gpu_fit_then_cpu_scores(X):
     np.testing.assert_allclose(cpu.score_samples(X), det.score_samples(X), rtol=1e-4, atol=1e-6)
 
 
-def _labeled_auc(estimator, X, y):
-    labeled = y != 0
-    return roc_auc_score(y[labeled] == -1, -estimator.score_samples(X[labeled]))
-
-
 def test_pipeline_grid_search_over_eta():
     """clone + Pipeline(StandardScaler, DeepSAD) + GridSearchCV over eta with partial labels."""
     rng = np.random.RandomState(0)
@@ -194,7 +189,8 @@ def test_pipeline_grid_search_over_eta():
     order = rng.permutation(len(X))
     X, y = X[order], y[order]
     pipe = make_pipeline(StandardScaler(), DeepSAD(**FAST))
-    search = GridSearchCV(clone(pipe), {"deepsad__eta": [0.5, 2.0]}, scoring=_labeled_auc, cv=2)
+    search = GridSearchCV(clone(pipe), {"deepsad__eta": [0.5, 2.0]}, scoring=labeled_roc_auc,
+                          cv=2)
     search.fit(X, y)
     assert search.best_params_["deepsad__eta"] in (0.5, 2.0)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()

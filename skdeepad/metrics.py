@@ -1,0 +1,228 @@
+"""Label-aware metrics and scorers for partially labeled anomaly detection.
+
+Labels follow the package convention: ``+1`` known normal, ``-1`` known
+anomaly, ``0`` unlabeled.  Every metric here treats the anomalies (``-1``) as
+the positive class and, by default, evaluates only the labeled samples
+(``y != 0``), so model selection (``GridSearchCV``, ``cross_val_score``) works
+on the same partially labeled ``y`` that ``fit`` takes.  Scores follow
+scikit-learn's outlier detectors: the higher ``decision_function`` or
+``score_samples``, the more normal; the metrics flip the sign themselves.
+
+With ``unlabeled="normal"`` the unlabeled samples count as normal instead,
+the usual assumption of the Deep SAD paper when only anomalies are labeled.
+"""
+
+import numbers
+
+import numpy as np
+from sklearn.metrics import average_precision_score, f1_score, make_scorer, roc_auc_score, roc_curve
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils.validation import check_consistent_length, column_or_1d
+
+__all__ = [
+    "labeled_average_precision",
+    "labeled_average_precision_score",
+    "labeled_f1_score",
+    "labeled_recall_at_fpr",
+    "labeled_roc_auc",
+    "labeled_roc_auc_score",
+    "make_labeled_scorer",
+]
+
+
+def _labeled(y_true, values, unlabeled):
+    """Rows to evaluate: ``(is_anomaly, values)``, checked for both classes."""
+    y_true = column_or_1d(y_true)
+    values = column_or_1d(values)
+    check_consistent_length(y_true, values)
+    y_true = np.asarray(y_true, dtype=float)
+    if not np.all(np.isin(y_true, (-1, 0, 1))):
+        bad = np.unique(y_true[~np.isin(y_true, (-1, 0, 1))])
+        raise ValueError(
+            "y must contain only +1 (known normal), -1 (known anomaly) and 0 "
+            f"(unlabeled); got the values {bad[:10].tolist()}."
+        )
+    keep = y_true != 0 if unlabeled == "ignore" else np.ones(len(y_true), dtype=bool)
+    is_anomaly = y_true[keep] == -1
+    n_anomalies = int(is_anomaly.sum())
+    n_normals = len(is_anomaly) - n_anomalies
+    if n_anomalies == 0 or n_normals == 0:
+        what = "labeled samples (y != 0)" if unlabeled == "ignore" else "samples"
+        raise ValueError(
+            f"The {what} of this split hold {n_anomalies} known anomalies (-1) and "
+            f"{n_normals} normals (+1{'' if unlabeled == 'ignore' else ' or 0'}); the "
+            "metric needs both. Use more folds' worth of labels (e.g. a stratified "
+            "split on y), or unlabeled='normal' to count unlabeled samples as normal."
+        )
+    return is_anomaly, values[keep]
+
+
+_COMMON = {
+    "y_true": ["array-like"],
+    "unlabeled": [StrOptions({"ignore", "normal"})],
+}
+
+
+@validate_params({**_COMMON, "y_score": ["array-like"]}, prefer_skip_nested_validation=True)
+def labeled_roc_auc_score(y_true, y_score, *, unlabeled="ignore"):
+    """ROC AUC of detecting the known anomalies among the labeled samples.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Partial labels: +1 known normal, -1 known anomaly, 0 unlabeled.
+    y_score : array-like of shape (n_samples,)
+        Normality scores (``decision_function`` or ``score_samples``: higher
+        means more normal).
+    unlabeled : {"ignore", "normal"}, default="ignore"
+        Leave unlabeled samples out, or count them as normal.
+
+    Returns
+    -------
+    auc : float
+        Area under the ROC curve with the anomalies as the positive class.
+
+    Examples
+    --------
+    >>> from skdeepad.metrics import labeled_roc_auc_score
+    >>> labeled_roc_auc_score([1, 1, -1, 0], [2.0, 1.0, -1.0, -5.0])
+    1.0
+    """
+    is_anomaly, y_score = _labeled(y_true, y_score, unlabeled)
+    return float(roc_auc_score(is_anomaly, -y_score))
+
+
+@validate_params({**_COMMON, "y_score": ["array-like"]}, prefer_skip_nested_validation=True)
+def labeled_average_precision_score(y_true, y_score, *, unlabeled="ignore"):
+    """Average precision of detecting the known anomalies among the labeled samples.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Partial labels: +1 known normal, -1 known anomaly, 0 unlabeled.
+    y_score : array-like of shape (n_samples,)
+        Normality scores (higher means more normal).
+    unlabeled : {"ignore", "normal"}, default="ignore"
+        Leave unlabeled samples out, or count them as normal.
+
+    Returns
+    -------
+    average_precision : float
+
+    Examples
+    --------
+    >>> from skdeepad.metrics import labeled_average_precision_score
+    >>> labeled_average_precision_score([1, -1, 1, 0], [1.0, 3.0, 2.0, 0.0])
+    0.333...
+    """
+    is_anomaly, y_score = _labeled(y_true, y_score, unlabeled)
+    return float(average_precision_score(is_anomaly, -y_score))
+
+
+@validate_params({**_COMMON, "y_pred": ["array-like"]}, prefer_skip_nested_validation=True)
+def labeled_f1_score(y_true, y_pred, *, unlabeled="ignore"):
+    """F1 of the anomaly class at the detector's threshold (its ``predict``).
+
+    ``predict`` flags the ``contamination`` fraction set by ``offset_``, so
+    this is the F1 at the contamination threshold.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Partial labels: +1 known normal, -1 known anomaly, 0 unlabeled.
+    y_pred : array-like of shape (n_samples,)
+        Predictions, +1 inlier and -1 outlier.
+    unlabeled : {"ignore", "normal"}, default="ignore"
+        Leave unlabeled samples out, or count them as normal.
+
+    Returns
+    -------
+    f1 : float
+
+    Examples
+    --------
+    >>> from skdeepad.metrics import labeled_f1_score
+    >>> labeled_f1_score([1, -1, -1, 0], [1, -1, 1, -1])
+    0.666...
+    """
+    is_anomaly, y_pred = _labeled(y_true, y_pred, unlabeled)
+    return float(f1_score(is_anomaly, np.asarray(y_pred) == -1))
+
+
+@validate_params(
+    {**_COMMON, "y_score": ["array-like"], "fpr": [Interval(numbers.Real, 0, 1, closed="both")]},
+    prefer_skip_nested_validation=True,
+)
+def labeled_recall_at_fpr(y_true, y_score, *, fpr=0.05, unlabeled="ignore"):
+    """Share of known anomalies caught while at most ``fpr`` of the normals are flagged.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Partial labels: +1 known normal, -1 known anomaly, 0 unlabeled.
+    y_score : array-like of shape (n_samples,)
+        Normality scores (higher means more normal).
+    fpr : float in [0, 1], default=0.05
+        Largest false-positive rate allowed among the normal samples.
+    unlabeled : {"ignore", "normal"}, default="ignore"
+        Leave unlabeled samples out, or count them as normal.
+
+    Returns
+    -------
+    recall : float
+        The best true-positive rate on the ROC curve with FPR <= ``fpr``.
+
+    Examples
+    --------
+    >>> from skdeepad.metrics import labeled_recall_at_fpr
+    >>> labeled_recall_at_fpr([1, 1, 1, -1, -1], [3, 2, 1, 2.5, 0], fpr=0.0)
+    0.5
+    """
+    is_anomaly, y_score = _labeled(y_true, y_score, unlabeled)
+    fprs, tprs, _ = roc_curve(is_anomaly, -y_score)
+    return float(tprs[fprs <= fpr].max())
+
+
+_METRICS = {
+    "roc_auc": (labeled_roc_auc_score, "decision_function"),
+    "average_precision": (labeled_average_precision_score, "decision_function"),
+    "f1": (labeled_f1_score, "predict"),
+    "recall_at_fpr": (labeled_recall_at_fpr, "decision_function"),
+}
+
+
+def make_labeled_scorer(metric, **kwargs):
+    """A scorer for ``GridSearchCV``/``cross_val_score`` on partially labeled ``y``.
+
+    Parameters
+    ----------
+    metric : {"roc_auc", "average_precision", "f1", "recall_at_fpr"}
+        ``"f1"`` uses ``predict`` (the contamination threshold); the others
+        ``decision_function``.
+    **kwargs
+        Passed to the metric: ``unlabeled`` ("ignore" or "normal"), and
+        ``fpr`` for ``"recall_at_fpr"``.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y)``; greater is better.
+
+    Examples
+    --------
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from skdeepad import DeepSAD
+    >>> from skdeepad.metrics import make_labeled_scorer
+    >>> search = GridSearchCV(DeepSAD(), {"eta": [0.5, 1.0, 2.0]},
+    ...                       scoring=make_labeled_scorer("recall_at_fpr", fpr=0.01))
+    """
+    if metric not in _METRICS:
+        raise ValueError(f"metric must be one of {sorted(_METRICS)}; got {metric!r}.")
+    function, response = _METRICS[metric]
+    return make_scorer(function, response_method=response, **kwargs)
+
+
+#: ROC AUC over the labeled samples, anomalies (-1) positive.
+labeled_roc_auc = make_labeled_scorer("roc_auc")
+#: Average precision over the labeled samples, anomalies (-1) positive.
+labeled_average_precision = make_labeled_scorer("average_precision")
