@@ -24,15 +24,10 @@ import torch
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import (
-    check_array,
-    check_consistent_length,
-    check_is_fitted,
-    column_or_1d,
-    validate_data,
-)
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._train import _OPTIMIZERS, batch_slices, gradient_step, make_optimizer, train_loop
+from .utils._labels import check_partial_labels
 
 __all__ = ["BaseDeepDetector", "resolve_device"]
 
@@ -257,27 +252,7 @@ class BaseDeepDetector(OutlierMixin, BaseEstimator):
 
     def _validate_y(self, y, n_samples):
         """Check partial labels: +1 known normal, -1 known anomaly, 0 unlabeled."""
-        if y is None:
-            return np.zeros(n_samples, dtype=np.int64)
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(np.empty(n_samples), y)
-        try:
-            y_num = np.asarray(y, dtype=np.float64)
-        except (TypeError, ValueError):
-            y_num = None
-        if y_num is None or not np.all(np.isin(y_num, (-1, 0, 1))):
-            bad = np.unique(y[~np.isin(y, (-1, 0, 1))]) if y_num is not None else np.unique(y)
-            raise ValueError(
-                "y must contain only +1 (known normal), -1 (known anomaly) and 0 "
-                f"(unlabeled); got the values {bad[:10].tolist()}."
-            )
-        y = y_num.astype(np.int64)
-        if np.all(y == -1):
-            raise ValueError(
-                "Every sample is labeled -1 (known anomaly): a detector needs normal "
-                "or unlabeled data to learn what is normal."
-            )
-        return y
+        return check_partial_labels(y, n_samples)
 
     def _to_tensor(self, X):
         if not X.flags.writeable:  # torch cannot wrap read-only memory

@@ -17,7 +17,9 @@ import numbers
 import numpy as np
 from sklearn.metrics import average_precision_score, f1_score, make_scorer, roc_auc_score, roc_curve
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
-from sklearn.utils.validation import check_consistent_length, column_or_1d
+from sklearn.utils.validation import column_or_1d
+
+from .utils._labels import check_partial_labels
 
 __all__ = [
     "labeled_average_precision",
@@ -32,16 +34,8 @@ __all__ = [
 
 def _labeled(y_true, values, unlabeled):
     """Rows to evaluate: ``(is_anomaly, values)``, checked for both classes."""
-    y_true = column_or_1d(y_true)
     values = column_or_1d(values)
-    check_consistent_length(y_true, values)
-    y_true = np.asarray(y_true, dtype=float)
-    if not np.all(np.isin(y_true, (-1, 0, 1))):
-        bad = np.unique(y_true[~np.isin(y_true, (-1, 0, 1))])
-        raise ValueError(
-            "y must contain only +1 (known normal), -1 (known anomaly) and 0 "
-            f"(unlabeled); got the values {bad[:10].tolist()}."
-        )
+    y_true = check_partial_labels(y_true, len(values), allow_only_anomalies=True)
     keep = y_true != 0 if unlabeled == "ignore" else np.ones(len(y_true), dtype=bool)
     is_anomaly = y_true[keep] == -1
     n_anomalies = int(is_anomaly.sum())
