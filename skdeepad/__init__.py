@@ -2,8 +2,16 @@
 
 from ._autoencoder import AutoEncoder
 from ._deep_sad import DeepSAD, DeepSVDD
+from .classical import KernelDensityDetector
 from .utils._show_versions import show_versions
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["AutoEncoder", "DeepSAD", "DeepSVDD", "show_versions", "__version__"]
+__all__ = [
+    "AutoEncoder",
+    "DeepSAD",
+    "DeepSVDD",
+    "KernelDensityDetector",
+    "show_versions",
+    "__version__",
+]

@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from ._train import _OPTIMIZERS, batch_slices, gradient_step, make_optimizer, train_loop
 from .utils._labels import check_partial_labels
 
-__all__ = ["BaseDeepDetector", "resolve_device"]
+__all__ = ["BaseDeepDetector", "ThresholdMixin", "resolve_device"]
 
 #: Rows scored per forward pass at prediction time.
 INFERENCE_BATCH_SIZE = 8192
@@ -120,7 +120,61 @@ def _check_positive_ints(name, value, allow_empty=False):
     return tuple(int(v) for v in values)
 
 
-class BaseDeepDetector(OutlierMixin, BaseEstimator):
+class ThresholdMixin:
+    """``decision_function`` and ``predict`` from ``score_samples`` and ``offset_``.
+
+    The contract of :class:`sklearn.ensemble.IsolationForest`: higher scores
+    are more normal, ``decision_function = score_samples - offset_`` is
+    negative for outliers, ``predict`` returns +1/-1.  ``offset_`` is the
+    ``contamination`` percentile of the training scores
+    (:meth:`_offset_from`), or the estimator's own ``_auto_offset`` for
+    ``contamination="auto"``.
+    """
+
+    def _offset_from(self, train_scores):
+        train_scores = np.asarray(train_scores, dtype=np.float64)
+        if self.contamination == "auto":
+            return self._auto_offset(train_scores)
+        return float(np.percentile(train_scores, 100.0 * self.contamination))
+
+    def _auto_offset(self, train_scores):
+        """Threshold for ``contamination="auto"``: 10 % of the training data
+        are flagged, unless the method defines a natural boundary."""
+        return float(np.percentile(train_scores, 10.0))
+
+    def decision_function(self, X):
+        """Shifted score: negative for outliers, positive for inliers.
+
+        ``decision_function(X) = score_samples(X) - offset_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples,) + input_shape
+            Samples to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+        """
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X):
+        """Predict +1 for inliers and -1 for outliers.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples,) + input_shape
+            Samples to classify.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            +1 (inlier) or -1 (outlier), as int.
+        """
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+
+class BaseDeepDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
     """Base class of the deep anomaly detectors.
 
     Subclasses define ``__init__`` with the shared parameters documented in
@@ -181,7 +235,7 @@ class BaseDeepDetector(OutlierMixin, BaseEstimator):
             train, valid = self._split_validation(X_t, y_t)
             self._fit(*train, valid=valid)
             scores = self._score_tensor(X_t)
-        self.offset_ = self._offset(scores)
+        self.offset_ = self._offset_from(scores.double().cpu().numpy())
         return self
 
     def _check_params(self):
@@ -336,17 +390,6 @@ class BaseDeepDetector(OutlierMixin, BaseEstimator):
         """Normality score of a batch tensor (higher = more normal)."""
 
     # -------------------------------------------------------------- scoring
-    def _offset(self, scores):
-        scores = scores.double().cpu().numpy()
-        if self.contamination == "auto":
-            return self._auto_offset(scores)
-        return float(np.percentile(scores, 100.0 * self.contamination))
-
-    def _auto_offset(self, train_scores):
-        """Threshold for ``contamination="auto"``: 10 % of the training data
-        are flagged, unless the method defines a natural boundary."""
-        return float(np.percentile(train_scores, 10.0))
-
     def score_samples(self, X):
         """Normality score of each sample: the higher, the more normal.
 
@@ -363,37 +406,6 @@ class BaseDeepDetector(OutlierMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         return self._score_tensor(self._to_tensor(X)).double().cpu().numpy()
-
-    def decision_function(self, X):
-        """Shifted score: negative for outliers, positive for inliers.
-
-        ``decision_function(X) = score_samples(X) - offset_``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples,) + input_shape
-            Samples to score.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,)
-        """
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X):
-        """Predict +1 for inliers and -1 for outliers.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples,) + input_shape
-            Samples to classify.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            +1 (inlier) or -1 (outlier), as int.
-        """
-        return np.where(self.decision_function(X) < 0, -1, 1)
 
     # ---------------------------------------------------------- persistence
     def __getstate__(self):

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skdeepad import AutoEncoder, DeepSAD, DeepSVDD
+from skdeepad import AutoEncoder, DeepSAD, DeepSVDD, KernelDensityDetector
 
 FAST = dict(epochs=2, batch_size=64, device="cpu", random_state=0)
 
@@ -60,7 +60,16 @@ class UnlabeledDeepSAD(DeepSAD):
         return super().fit(X)
 
 
+class UnlabeledKernelDensityDetector(KernelDensityDetector):
+    """KernelDensityDetector that ignores y."""
+
+    def fit(self, X, y=None):
+        return super().fit(X)
+
+
 def _estimators():
+    yield KernelDensityDetector()
+    yield UnlabeledKernelDensityDetector()
     for cls, unlabeled, extra in [
         (AutoEncoder, UnlabeledAutoEncoder, {}),
         (DeepSVDD, UnlabeledDeepSVDD, {"pretrain_epochs": 1}),
@@ -72,9 +81,10 @@ def _estimators():
 
 
 def _expected_failed_checks(estimator):
+    float32 = {} if isinstance(estimator, KernelDensityDetector) else _FLOAT32
     if type(estimator).__name__.startswith("Unlabeled"):
-        return dict(_FLOAT32)
-    return {**{name: _REASON for name in _ARBITRARY_Y}, **_FLOAT32}
+        return dict(float32)
+    return {**{name: _REASON for name in _ARBITRARY_Y}, **float32}
 
 
 @parametrize_with_checks(list(_estimators()), expected_failed_checks=_expected_failed_checks)
