@@ -278,12 +278,14 @@ _balanced_summaries()
 
 
 def _skip_member(app, what, name, obj, skip, options):
-    """Leave out the members that scikit-learn's metadata routing adds.
+    """Leave out the members that scikit-learn's metadata routing and
+    ``set_output`` add.
 
     Their docstrings point at scikit-learn's own user guide, whose labels do
     not exist here.
     """
-    if name == "get_metadata_routing" or (name.startswith("set_") and name.endswith("_request")):
+    inherited = ("get_metadata_routing", "set_output")
+    if name in inherited or (name.startswith("set_") and name.endswith("_request")):
         return True
     return None
 

@@ -1,6 +1,6 @@
 """skdeepad: scikit-learn compatible deep anomaly detection on PyTorch."""
 
-from ._autoencoder import AutoEncoder
+from ._autoencoder import AutoEncoder, AutoEncoderFeatures
 from ._deep_sad import DeepSAD, DeepSVDD
 from .classical import KernelDensityDetector
 from .utils._show_versions import show_versions
@@ -9,6 +9,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "AutoEncoder",
+    "AutoEncoderFeatures",
     "DeepSAD",
     "DeepSVDD",
     "KernelDensityDetector",

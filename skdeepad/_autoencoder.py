@@ -4,10 +4,13 @@ import copy
 
 import torch
 
-from .base import BaseDeepDetector
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .base import BaseDeepDetector, BaseDeepEstimator
 from .networks import EncoderDecoder, make_default_autoencoder
 
-__all__ = ["AutoEncoder", "reconstruction_error"]
+__all__ = ["AutoEncoder", "AutoEncoderFeatures", "reconstruction_error"]
 
 
 def reconstruction_error(x_hat, x):
@@ -59,6 +62,20 @@ def user_network(network, input_shape, device):
                 f"the input shape; the callable returned {type(module).__name__}."
             )
     return module.to(device)
+
+
+def _fit_without_known_anomalies(est, X, y, valid):
+    """Train ``est.network_`` on the rows not labeled -1 (known anomalies)."""
+    X = X[y != -1]
+    if valid is not None:
+        valid = (valid[0][valid[1] != -1],)
+    if est.network is None:
+        est.network_, est.hidden_layer_sizes_ = build_autoencoder(est, X)
+    else:
+        est.network_ = user_network(est.network, est.input_shape_, est.device_)
+        est.hidden_layer_sizes_ = None
+    est.history_ = train_autoencoder(est, est.network_, X, valid, epochs=est.epochs,
+                                     desc=type(est).__name__)
 
 
 class AutoEncoder(BaseDeepDetector):
@@ -192,19 +209,154 @@ class AutoEncoder(BaseDeepDetector):
         self.n_iter_no_change = n_iter_no_change
 
     def _fit(self, X, y, valid):
-        X = X[y != -1]
-        if valid is not None:
-            valid = (valid[0][valid[1] != -1],)
-        if self.network is None:
-            self.network_, self.hidden_layer_sizes_ = build_autoencoder(self, X)
-        else:
-            self.network_ = user_network(self.network, self.input_shape_, self.device_)
-            self.hidden_layer_sizes_ = None
-        self.history_ = train_autoencoder(self, self.network_, X, valid,
-                                          epochs=self.epochs, desc="AutoEncoder")
+        _fit_without_known_anomalies(self, X, y, valid)
 
     def _score_batch(self, X):
         """Minus the reconstruction error (higher = more normal)."""
         return -reconstruction_error(self.network_(X), X)
 
 
+class AutoEncoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDeepEstimator):
+    """Autoencoder bottleneck features, for the Deep SAD paper's hybrid baselines.
+
+    Trains the same autoencoder as :class:`AutoEncoder` and transforms data
+    to its bottleneck (the encoder's output), so that a shallow detector can
+    run on the learned representation (Appendix E, "Hybrid Variants")::
+
+        make_pipeline(StandardScaler(), AutoEncoderFeatures(), OneClassSVM())
+
+    is the hybrid OC-SVM, and likewise for IsolationForest, KDE or SSAD.  In
+    a pipeline ``y`` reaches every step, so partial labels still reach a
+    semi-supervised final detector; this transformer trains on the rows not
+    labeled ``-1`` (known anomalies are left out, as in :class:`AutoEncoder`).
+
+    Parameters
+    ----------
+    hidden_layer_sizes : "auto" or tuple of int, default="auto"
+        Encoder sizes for tabular data; the last entry is the number of
+        output features.  ``"auto"``: (128, 64, 32) above 100 features,
+        (32, 16, 4) below 8, (32, 16, 8) otherwise; LeNet CNNs for 1x28x28
+        and 3x32x32 images.
+    network : torch.nn.Module or callable, default=None
+        A whole autoencoder with ``encoder`` and ``decoder`` attributes (or a
+        callable building one from the input shape).
+    epochs : int, default=150
+        Training epochs.
+    batch_size : int, default=200
+        Mini-batch size.
+    lr : float, default=1e-4
+        Learning rate.
+    lr_milestones : tuple of int, default=(50,)
+        Epochs after which the learning rate is divided by 10.
+    weight_decay : float, default=1e-6
+        L2 penalty of the optimizer.
+    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or Optimizer class, default="adam"
+        Optimizer.
+    input_shape : tuple of int, default=None
+        Shape of one sample when images are given flattened.
+    device : "auto", "cpu", "cuda" or torch.device, default="auto"
+        Where to train and transform.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the weights and batch order.
+    verbose : int, default=0
+        Show a progress bar with the loss when > 0.
+    validation_fraction : float in (0, 1), default=None
+        Fraction of the training data held out to monitor a validation loss.
+    n_iter_no_change : int, default=None
+        Early stopping patience (needs ``validation_fraction``).
+
+    Attributes
+    ----------
+    network_ : torch.nn.Module
+        The trained autoencoder.
+    hidden_layer_sizes_ : tuple of int or None
+        The MLP sizes used (None for a CNN or a user network).
+    history_ : list of dict
+        Per-epoch losses, learning rate and duration.
+    device_ : torch.device
+        The device used.
+    input_shape_ : tuple of int
+        Shape of one sample.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+
+    See Also
+    --------
+    AutoEncoder : The same network as a reconstruction-error detector.
+
+    References
+    ----------
+    .. [1] Ruff, L., et al. "Deep Semi-Supervised Anomaly Detection." ICLR
+       2020, Appendix E.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.svm import OneClassSVM
+    >>> from skdeepad import AutoEncoderFeatures
+    >>> X = np.random.RandomState(0).rand(100, 10)
+    >>> hybrid = make_pipeline(AutoEncoderFeatures(epochs=5, random_state=0),
+    ...                        OneClassSVM(nu=0.1)).fit(X)
+    >>> hybrid[0].transform(X).shape
+    (100, 8)
+    """
+
+    def __init__(
+        self,
+        *,
+        hidden_layer_sizes="auto",
+        network=None,
+        epochs=150,
+        batch_size=200,
+        lr=1e-4,
+        lr_milestones=(50,),
+        weight_decay=1e-6,
+        optimizer="adam",
+        input_shape=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        validation_fraction=None,
+        n_iter_no_change=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.network = network
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.lr_milestones = lr_milestones
+        self.weight_decay = weight_decay
+        self.optimizer = optimizer
+        self.input_shape = input_shape
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+
+    def _fit(self, X, y, valid):
+        _fit_without_known_anomalies(self, X, y, valid)
+        if not hasattr(self.network_, "encoder"):
+            raise TypeError(
+                "AutoEncoderFeatures needs an autoencoder with an `encoder` attribute "
+                f"to read its bottleneck; got {type(self.network_).__name__}."
+            )
+        self._n_features_out = int(self._map_batches(self.network_.encoder, X[:2]).shape[1])
+
+    def transform(self, X):
+        """The encoder's output (bottleneck features) for each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples,) + input_shape
+            Samples to encode.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_bottleneck)
+            Float64 features.
+        """
+        check_is_fitted(self)
+        X = self._to_tensor(self._validate_X(X, reset=False))
+        return self._map_batches(self.network_.encoder, X).double().cpu().numpy()

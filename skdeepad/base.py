@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from ._train import _OPTIMIZERS, batch_slices, gradient_step, make_optimizer, train_loop
 from .utils._labels import check_partial_labels
 
-__all__ = ["BaseDeepDetector", "ThresholdMixin", "resolve_device"]
+__all__ = ["BaseDeepDetector", "BaseDeepEstimator", "ThresholdMixin", "resolve_device"]
 
 #: Rows scored per forward pass at prediction time.
 INFERENCE_BATCH_SIZE = 8192
@@ -174,16 +174,14 @@ class ThresholdMixin:
         return np.where(self.decision_function(X) < 0, -1, 1)
 
 
-class BaseDeepDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
-    """Base class of the deep anomaly detectors.
+class BaseDeepEstimator(BaseEstimator):
+    """Base class of every torch-backed estimator (detectors and transformers).
 
     Subclasses define ``__init__`` with the shared parameters documented in
-    each estimator, implement ``_fit(X, y, valid)`` and
-    ``_score_batch(X) -> Tensor`` (higher = more normal), and may override
-    ``_auto_offset`` when their paper defines a natural threshold.
+    each estimator and implement ``_fit(X, y, valid)``.
 
     Label convention for ``y``: ``+1`` known normal, ``-1`` known anomaly,
-    ``0`` unlabeled (the Deep SAD paper's, and the sign of :meth:`predict`).
+    ``0`` unlabeled (the Deep SAD paper's, and the sign of ``predict``).
     """
 
     _parameter_constraints: dict = {
@@ -196,7 +194,6 @@ class BaseDeepDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
         "hidden_layer_sizes": [StrOptions({"auto"}), "array-like"],
         "network": [torch.nn.Module, callable, None],
         "input_shape": ["array-like", None],
-        "contamination": [StrOptions({"auto"}), Interval(numbers.Real, 0, 0.5, closed="right")],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -234,9 +231,11 @@ class BaseDeepDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
             y_t = torch.as_tensor(y, device=self.device_)
             train, valid = self._split_validation(X_t, y_t)
             self._fit(*train, valid=valid)
-            scores = self._score_tensor(X_t)
-        self.offset_ = self._offset_from(scores.double().cpu().numpy())
+            self._after_fit(X_t)
         return self
+
+    def _after_fit(self, X):
+        """Hook run on the whole training tensor once the method is fitted."""
 
     def _check_params(self):
         """Checks that ``_parameter_constraints`` cannot express."""
@@ -378,34 +377,9 @@ class BaseDeepDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
         with torch.inference_mode():
             return torch.cat([fn(X[a:b]) for a, b in batch_slices(len(X), INFERENCE_BATCH_SIZE)])
 
-    def _score_tensor(self, X):
-        return self._map_batches(self._score_batch, X)
-
     @abstractmethod
     def _fit(self, X, y, valid):
         """Fit the method on tensors ``X`` (on ``device_``) and labels ``y``."""
-
-    @abstractmethod
-    def _score_batch(self, X):
-        """Normality score of a batch tensor (higher = more normal)."""
-
-    # -------------------------------------------------------------- scoring
-    def score_samples(self, X):
-        """Normality score of each sample: the higher, the more normal.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples,) + input_shape
-            Samples to score.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,)
-            Float64 scores; each method's docstring says what they are.
-        """
-        check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
-        return self._score_tensor(self._to_tensor(X)).double().cpu().numpy()
 
     # ---------------------------------------------------------- persistence
     def __getstate__(self):
@@ -430,3 +404,46 @@ class BaseDeepDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
             if isinstance(value, (_PackedModule, _PackedTensor)):
                 state[key] = value.unpack(device or "cpu")
         super().__setstate__(state)
+
+
+class BaseDeepDetector(ThresholdMixin, OutlierMixin, BaseDeepEstimator):
+    """Base class of the deep anomaly detectors.
+
+    On top of :class:`BaseDeepEstimator`, a detector implements
+    ``_score_batch(X) -> Tensor`` (higher = more normal) and may override
+    ``_auto_offset`` when its paper defines a natural threshold; ``offset_``
+    is set from the training scores at the end of ``fit``.
+    """
+
+    _parameter_constraints: dict = {
+        **BaseDeepEstimator._parameter_constraints,
+        "contamination": [StrOptions({"auto"}), Interval(numbers.Real, 0, 0.5, closed="right")],
+    }
+
+    def _after_fit(self, X):
+        self.offset_ = self._offset_from(self._score_tensor(X).double().cpu().numpy())
+
+    def _score_tensor(self, X):
+        return self._map_batches(self._score_batch, X)
+
+    @abstractmethod
+    def _score_batch(self, X):
+        """Normality score of a batch tensor (higher = more normal)."""
+
+    # -------------------------------------------------------------- scoring
+    def score_samples(self, X):
+        """Normality score of each sample: the higher, the more normal.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples,) + input_shape
+            Samples to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            Float64 scores; each method's docstring says what they are.
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        return self._score_tensor(self._to_tensor(X)).double().cpu().numpy()

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skdeepad import AutoEncoder, DeepSAD, DeepSVDD, KernelDensityDetector
+from skdeepad import AutoEncoder, AutoEncoderFeatures, DeepSAD, DeepSVDD, KernelDensityDetector
 
 FAST = dict(epochs=2, batch_size=64, device="cpu", random_state=0)
 
@@ -67,7 +67,16 @@ class UnlabeledKernelDensityDetector(KernelDensityDetector):
         return super().fit(X)
 
 
+class UnlabeledAutoEncoderFeatures(AutoEncoderFeatures):
+    """AutoEncoderFeatures that ignores y."""
+
+    def fit(self, X, y=None):
+        return super().fit(X)
+
+
 def _estimators():
+    yield AutoEncoderFeatures(**FAST)
+    yield UnlabeledAutoEncoderFeatures(**FAST)
     yield KernelDensityDetector()
     yield UnlabeledKernelDensityDetector()
     for cls, unlabeled, extra in [
