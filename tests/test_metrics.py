@@ -104,3 +104,15 @@ def test_fold_without_labeled_normals_reports_why():
     scores = cross_val_score(DeepSAD(**FAST), X, y, cv=2,
                              scoring=make_labeled_scorer("roc_auc", unlabeled="normal"))
     assert np.all(scores > 0.75)
+
+
+def test_parallel_grid_search_matches_sequential():
+    """GridSearchCV with n_jobs=2 (joblib processes) gives the same scores as n_jobs=1."""
+    X, y = _partially_labeled(1)
+    cv = StratifiedKFold(2, shuffle=True, random_state=0)
+    results = [
+        GridSearchCV(DeepSAD(**FAST), {"eta": [0.5, 2.0]}, cv=cv, scoring=labeled_roc_auc,
+                     n_jobs=n_jobs).fit(X, y).cv_results_["mean_test_score"]
+        for n_jobs in (1, 2)
+    ]
+    np.testing.assert_array_equal(results[0], results[1])
