@@ -2,7 +2,7 @@
 
 from ._autoencoder import AutoEncoder, AutoEncoderFeatures
 from ._deep_sad import DeepSAD, DeepSVDD
-from .classical import KernelDensityDetector
+from .classical import SSAD, KernelDensityDetector
 from .utils._show_versions import show_versions
 
 __version__ = "0.1.0.dev0"
@@ -13,6 +13,7 @@ __all__ = [
     "DeepSAD",
     "DeepSVDD",
     "KernelDensityDetector",
+    "SSAD",
     "show_versions",
     "__version__",
 ]

@@ -149,8 +149,8 @@ class ThresholdMixin:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples,) + input_shape
-            Samples to score.
+        X : array-like
+            Samples, in any form ``fit`` accepts.
 
         Returns
         -------
@@ -163,8 +163,8 @@ class ThresholdMixin:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples,) + input_shape
-            Samples to classify.
+        X : array-like
+            Samples, in any form ``fit`` accepts.
 
         Returns
         -------
