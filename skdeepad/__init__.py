@@ -2,6 +2,7 @@
 
 from ._autoencoder import AutoEncoder, AutoEncoderFeatures
 from ._deep_sad import DeepSAD, DeepSVDD
+from ._supervised import DeepBinaryClassifier
 from .classical import SSAD, KernelDensityDetector
 from .utils._show_versions import show_versions
 
@@ -10,6 +11,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "AutoEncoder",
     "AutoEncoderFeatures",
+    "DeepBinaryClassifier",
     "DeepSAD",
     "DeepSVDD",
     "KernelDensityDetector",

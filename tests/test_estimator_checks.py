@@ -1,8 +1,16 @@
 """scikit-learn's estimator checks over every deep detector."""
 
+import numpy as np
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skdeepad import AutoEncoder, AutoEncoderFeatures, DeepSAD, DeepSVDD, KernelDensityDetector
+from skdeepad import (
+    AutoEncoder,
+    AutoEncoderFeatures,
+    DeepBinaryClassifier,
+    DeepSAD,
+    DeepSVDD,
+    KernelDensityDetector,
+)
 
 FAST = dict(epochs=2, batch_size=64, device="cpu", random_state=0)
 
@@ -74,7 +82,17 @@ class UnlabeledAutoEncoderFeatures(AutoEncoderFeatures):
         return super().fit(X)
 
 
+class UnlabeledDeepBinaryClassifier(DeepBinaryClassifier):
+    """DeepBinaryClassifier that replaces y by a fixed labeling (every 5th row -1)."""
+
+    def fit(self, X, y=None):
+        n = X.shape[0] if hasattr(X, "shape") else len(np.asarray(X))
+        return super().fit(X, np.where(np.arange(n) % 5 == 0, -1, 0))
+
+
 def _estimators():
+    yield DeepBinaryClassifier(**FAST)
+    yield UnlabeledDeepBinaryClassifier(**FAST)
     yield AutoEncoderFeatures(**FAST)
     yield UnlabeledAutoEncoderFeatures(**FAST)
     yield KernelDensityDetector()
@@ -89,11 +107,28 @@ def _estimators():
         yield unlabeled(**FAST, **extra)
 
 
+# The supervised baseline cannot fit without labeled anomalies, and these
+# checks call fit(X) without y; the twin with a fixed labeling runs them.
+_NO_Y = (
+    "check_pipeline_consistency",
+    "check_estimators_nan_inf",
+    "check_outliers_fit_predict",
+    "check_outliers_train",
+    "check_fit_idempotent",
+    "check_fit_check_is_fitted",
+    "check_n_features_in",
+)
+
+
 def _expected_failed_checks(estimator):
     float32 = {} if isinstance(estimator, KernelDensityDetector) else _FLOAT32
     if type(estimator).__name__.startswith("Unlabeled"):
         return dict(float32)
-    return {**{name: _REASON for name in _ARBITRARY_Y}, **float32}
+    expected = {**{name: _REASON for name in _ARBITRARY_Y}, **float32}
+    if isinstance(estimator, DeepBinaryClassifier):
+        expected.update({name: "fits without y, but the classifier needs labeled "
+                               "anomalies (y == -1)" for name in _NO_Y})
+    return expected
 
 
 @parametrize_with_checks(list(_estimators()), expected_failed_checks=_expected_failed_checks)
