@@ -13,6 +13,7 @@ from ._base import get_data_home
 from ._bundled import make_bundled_tasks
 from ._fetch import ChecksumError, DataNotFoundError
 from ._mnist import load_mnist_test
+from ._scenarios import make_one_vs_rest_scenario
 from ._semisupervised import make_semisupervised_split
 from ._tabular import list_adbench, list_odds, load_abalone, load_adbench, load_odds
 
@@ -27,5 +28,6 @@ __all__ = [
     "load_mnist_test",
     "load_odds",
     "make_bundled_tasks",
+    "make_one_vs_rest_scenario",
     "make_semisupervised_split",
 ]
