@@ -76,7 +76,7 @@ def _alpha(det, n):
 def test_dual_is_optimal(seed, params, labels):
     """Dual objective matches SLSQP's and the alphas satisfy the KKT conditions."""
     X, y = _problem(seed, n=30 + 10 * (seed % 3), n_pos=labels[0], n_neg=labels[1])
-    det = SSAD(**params).fit(X, y)
+    det = SSAD(tol=1e-8, **params).fit(X, y)
     ref = _slsqp_dual(det, X, y)
     assert det.objective_ == pytest.approx(ref, rel=1e-6)
     assert det.objective_ >= ref - 1e-9 * abs(ref)  # never worse than SLSQP
@@ -105,7 +105,7 @@ def test_dual_is_optimal(seed, params, labels):
 
 def test_radius_matches_free_support_vectors():
     X, y = _problem(0, n=60, n_pos=0, n_neg=0)
-    det = SSAD(eta_u=0.1).fit(X)
+    det = SSAD(eta_u=0.1, tol=1e-8).fit(X)
     alpha = _alpha(det, len(X))
     free = (alpha > 1e-9) & (alpha < 0.1 - 1e-9)
     assert free.any()
@@ -121,7 +121,7 @@ def test_no_labels_equals_one_class_svm(eta_u):
     rng = np.random.RandomState(1)
     X = rng.randn(80, 4)
     X_test = 1.5 * rng.randn(200, 4)
-    det = SSAD(eta_u=eta_u).fit(X)
+    det = SSAD(eta_u=eta_u, tol=1e-8).fit(X)
     ocsvm = OneClassSVM(gamma=det.gamma_, nu=min(1.0, 1.0 / (eta_u * len(X))), tol=1e-12).fit(X)
     rho = spearmanr(det.score_samples(X_test), ocsvm.decision_function(X_test))[0]
     assert rho > 0.9999
