@@ -89,6 +89,7 @@ class _BaseDeepSVDD(BaseDeepDetector):
                     "The network has bias parameters; a bias lets phi map every input "
                     "to c (hypersphere collapse, Ruff et al. 2018). Use bias-free layers.",
                     UserWarning,
+                    stacklevel=2,
                 )
             self.hidden_layer_sizes_ = None
             return network
@@ -131,6 +132,7 @@ class _BaseDeepSVDD(BaseDeepDetector):
                 "collapse): the scores carry no information. Use bias-free networks, "
                 "AE pretraining, fewer epochs or a smaller learning rate.",
                 UserWarning,
+                stacklevel=2,
             )
 
     def _distance(self, X):

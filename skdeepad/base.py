@@ -301,6 +301,7 @@ class BaseDeepEstimator(BaseEstimator):
                 "(Ruff et al., 2018); consider dropping them "
                 "(e.g. sklearn.feature_selection.VarianceThreshold).",
                 UserWarning,
+                stacklevel=2,
             )
 
     def _validate_y(self, y, n_samples):
@@ -398,6 +399,7 @@ class BaseDeepEstimator(BaseEstimator):
                 f"This {type(self).__name__} was fitted on {device}, which is not "
                 "available here; it is loaded on the CPU.",
                 UserWarning,
+                stacklevel=2,
             )
             state["device_"] = device = torch.device("cpu")
         for key, value in state.items():

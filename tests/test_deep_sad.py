@@ -1,6 +1,5 @@
 """Behaviour of AutoEncoder, DeepSVDD and DeepSAD (Ruff et al., ICLR 2020)."""
 
-import warnings
 
 import numpy as np
 import pytest

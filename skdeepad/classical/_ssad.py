@@ -206,7 +206,6 @@ def _smo(kcol, s, C, groups, labeled, alpha, tol, max_iter):
     """Minimise ``f(a) = a'Qa - b'a`` (``Q = diag(s) K diag(s)``,
     ``b_i = s_i k_ii``) over the SSAD dual polytope, starting from the feasible
     ``alpha``.  Returns ``alpha, g, n_iter, max_violation``."""
-    n = alpha.size
     diag = kcol.diag
     b = s * diag
     g = -b.copy()
@@ -552,6 +551,7 @@ class SSAD(ThresholdMixin, OutlierMixin, BaseEstimator):
                 f"SSAD solver stopped at max_iter={self.max_iter} with a KKT "
                 f"violation of {viol:.3g} > tol={self.tol}. Increase max_iter.",
                 ConvergenceWarning,
+                stacklevel=2,
             )
         b = s * kcol.diag
         c_sq = float(alpha @ (g + b)) / 2.0  # ||c||^2 = alpha' Q alpha
