@@ -108,7 +108,8 @@ class _BaseDeepSVDD(BaseDeepDetector):
         """Pretrain, fix c on the ``normal`` rows, then minimise the objective.
 
         ``data`` (and ``valid``) are the tensors the loss takes: ``(X,)`` for
-        Deep SVDD, ``(X, y)`` with float labels for Deep SAD.
+        Deep SVDD, ``(X, y)`` with float labels for Deep SAD.  Returns the
+        final squared distances of the training rows to c.
         """
         X = data[0]
         self.network_ = self._initial_network(X, valid)
@@ -118,14 +119,15 @@ class _BaseDeepSVDD(BaseDeepDetector):
         loss_fn, step = self._objective(c)
         self.history_ = self._train(loss_fn, [self.network_], data, valid=valid, step=step,
                                     sample_weights=self._sample_weights(data))
-        self._warn_if_collapsed(X)
+        dist = -self._score_tensor(X)
+        self._warn_if_collapsed(dist)
+        return dist
 
     def _sample_weights(self, data):
         """Per-row draw weights for the main training, or None to shuffle."""
         return None
 
-    def _warn_if_collapsed(self, X):
-        dist = -self._score_tensor(X)
+    def _warn_if_collapsed(self, dist):
         if float(dist.max()) <= 1e-6 * float(np.sum(self.center_**2)):
             warnings.warn(
                 "All training samples are mapped onto the centre c (hypersphere "
@@ -311,9 +313,8 @@ class DeepSVDD(_BaseDeepSVDD):
         if valid is not None:
             valid = (valid[0][valid[1] != -1],)
         self._radius = torch.zeros((), device=self.device_)
-        self._fit_hypersphere((X,), valid, normal=slice(None))
+        dist = self._fit_hypersphere((X,), valid, normal=slice(None))
         if self.objective == "soft-boundary":
-            dist = -self._score_tensor(X)
             self._radius = torch.quantile(dist.sqrt(), 1 - self.nu)
         self.radius_ = float(self._radius)
         del self._radius
