@@ -10,6 +10,7 @@ from skdeepad import (
     DeepSAD,
     DeepSVDD,
     KernelDensityDetector,
+    SSAD,
 )
 
 FAST = dict(epochs=2, batch_size=64, device="cpu", random_state=0)
@@ -44,6 +45,14 @@ _FLOAT32 = {
         "(BLAS blocking), while the check demands rtol=1e-7"
     ),
 }
+# SSAD accepts sparse input and reports n_iter_, so these checks also reach
+# its label validation with arbitrary y.
+_ARBITRARY_Y_SSAD = (
+    "check_estimator_sparse_array",
+    "check_estimator_sparse_matrix",
+    "check_estimator_sparse_tag",
+    "check_non_transformer_estimators_n_iter",
+)
 _REASON = "the check passes y values outside +1/-1/0, which are rejected by design"
 
 
@@ -90,7 +99,17 @@ class UnlabeledDeepBinaryClassifier(DeepBinaryClassifier):
         return super().fit(X, np.where(np.arange(n) % 5 == 0, -1, 0))
 
 
+class UnlabeledSSAD(SSAD):
+    """SSAD that ignores y."""
+
+    def fit(self, X, y=None):
+        return super().fit(X)
+
+
 def _estimators():
+    yield SSAD()
+    yield UnlabeledSSAD()
+    yield SSAD(kernel="linear", eta_u=0.5)
     yield DeepBinaryClassifier(**FAST)
     yield UnlabeledDeepBinaryClassifier(**FAST)
     yield AutoEncoderFeatures(**FAST)
@@ -121,10 +140,14 @@ _NO_Y = (
 
 
 def _expected_failed_checks(estimator):
-    float32 = {} if isinstance(estimator, KernelDensityDetector) else _FLOAT32
+    float64 = isinstance(estimator, (KernelDensityDetector, SSAD))
+    float32 = {} if float64 else _FLOAT32
     if type(estimator).__name__.startswith("Unlabeled"):
         return dict(float32)
     expected = {**{name: _REASON for name in _ARBITRARY_Y}, **float32}
+    if isinstance(estimator, SSAD):
+        expected.update({name: _REASON for name in _ARBITRARY_Y_SSAD})
+        del expected["check_estimators_pickle"]  # SSAD's pickle check passes no y
     if isinstance(estimator, DeepBinaryClassifier):
         expected.update({name: "fits without y, but the classifier needs labeled "
                                "anomalies (y == -1)" for name in _NO_Y})

@@ -6,7 +6,6 @@ import scipy.sparse as sp
 from scipy.optimize import minimize
 from scipy.stats import spearmanr
 from sklearn.svm import OneClassSVM
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skdeepad.classical import SSAD
 
@@ -230,54 +229,3 @@ def test_convergence_warning():
     X, y = _problem(0)
     with pytest.warns(ConvergenceWarning, match="max_iter"):
         SSAD(eta_u=0.1, eta_l=0.5, max_iter=2).fit(X, y)
-
-
-# ----------------------------------------------------------- estimator checks
-# These checks pass arbitrary integer targets as y; y is partial anomaly labels
-# restricted to +1/-1/0 and anything else is rejected by design.  Their content
-# runs in full on the y-ignoring variant below.
-_ARBITRARY_Y = (
-    "check_fit_score_takes_y",
-    "check_estimators_overwrite_params",
-    "check_dont_overwrite_parameters",
-    "check_estimators_fit_returns_self",
-    "check_readonly_memmap_input",
-    "check_n_features_in_after_fitting",
-    "check_positive_only_tag_during_fit",
-    "check_estimators_dtypes",
-    "check_dtype_object",
-    "check_f_contiguous_array_estimator",
-    "check_methods_sample_order_invariance",
-    "check_methods_subset_invariance",
-    "check_fit2d_1feature",
-    "check_dict_unchanged",
-    "check_fit2d_predict1d",
-    "check_classifier_data_not_an_array",
-    "check_estimator_sparse_array",
-    "check_estimator_sparse_matrix",
-    "check_estimator_sparse_tag",
-    "check_non_transformer_estimators_n_iter",
-)
-_REASON = "the check passes y values outside +1/-1/0, which are rejected by design"
-
-
-class UnlabeledSSAD(SSAD):
-    """SSAD that ignores y, to run the checks that pass arbitrary y."""
-
-    def fit(self, X, y=None):
-        return super().fit(X)
-
-
-def _expected_failed_checks(estimator):
-    if isinstance(estimator, UnlabeledSSAD):
-        return {}
-    return {name: _REASON for name in _ARBITRARY_Y}
-
-
-@parametrize_with_checks(
-    [SSAD(), UnlabeledSSAD(), SSAD(kernel="linear", eta_u=0.5)],
-    expected_failed_checks=_expected_failed_checks,
-)
-def test_sklearn_compatible_estimator(estimator, check):
-    check(estimator)
-
