@@ -35,13 +35,38 @@ __all__ = ["BaseDeepDetector", "BaseDeepEstimator", "ThresholdMixin", "resolve_d
 INFERENCE_BATCH_SIZE = 8192
 
 
+def _worker_rank():
+    """Index of this process among parallel workers, or None in the main process.
+
+    joblib's process workers (loky, multiprocessing) carry a 1-based
+    ``_identity``; a Dask worker started by a ``LocalCluster`` has an integer
+    name.  Used to spread parallel fits over the visible GPUs.
+    """
+    import multiprocessing
+
+    identity = multiprocessing.current_process()._identity
+    if identity:
+        return identity[0] - 1
+    try:
+        from distributed import get_worker
+
+        name = get_worker().name
+    except (ImportError, ValueError):
+        return None
+    return name if isinstance(name, int) else None
+
+
 def resolve_device(device):
     """Turn the ``device`` parameter into a :class:`torch.device`.
 
-    ``"auto"`` means CUDA when it is available, else the CPU.
+    ``"auto"`` means CUDA when it is available, else the CPU.  ``"auto"`` or
+    a bare ``"cuda"`` on a machine with several GPUs, inside a parallel worker
+    (``GridSearchCV(n_jobs=...)``, joblib's Dask backend), picks GPU
+    ``worker index % device count``, so parallel fits spread over the GPUs
+    instead of all landing on the first one.  ``"cuda:<index>"`` is kept.
     """
     if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
@@ -56,6 +81,10 @@ def resolve_device(device):
         )
     if resolved.type not in ("cpu", "cuda", "mps"):
         raise ValueError(f"device={device!r}: only CPU, CUDA and MPS devices are supported.")
+    if resolved.type == "cuda" and resolved.index is None:
+        rank, count = _worker_rank(), torch.cuda.device_count()
+        if rank is not None and count > 1:
+            resolved = torch.device("cuda", rank % count)
     return resolved
 
 

@@ -126,6 +126,41 @@ def test_parameters_are_not_mutated(X):
     assert clone(det).get_params() == det.get_params()
 
 
+def _fake_gpus(monkeypatch, count):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+
+
+@pytest.mark.parametrize("rank, expected", [(None, None), (0, 0), (1, 1), (2, 0), (5, 1)])
+def test_parallel_workers_spread_over_gpus(monkeypatch, rank, expected):
+    """'auto'/'cuda' in the k-th worker picks GPU k % count; the main process keeps 'cuda'."""
+    import skdeepad.base as base
+
+    _fake_gpus(monkeypatch, 2)
+    monkeypatch.setattr(base, "_worker_rank", lambda: rank)
+    for device in ("auto", "cuda"):
+        assert base.resolve_device(device) == torch.device("cuda", expected)
+    assert base.resolve_device("cuda:1") == torch.device("cuda", 1)  # an explicit index wins
+
+
+def test_one_gpu_is_never_remapped(monkeypatch):
+    """With a single GPU every worker uses it."""
+    import skdeepad.base as base
+
+    _fake_gpus(monkeypatch, 1)
+    monkeypatch.setattr(base, "_worker_rank", lambda: 3)
+    assert base.resolve_device("cuda") == torch.device("cuda")
+
+
+def test_worker_rank_in_joblib_processes():
+    """joblib's process workers report distinct ranks; the main process reports none."""
+    from skdeepad.base import _worker_rank
+
+    assert _worker_rank() is None
+    ranks = joblib.Parallel(n_jobs=2)(joblib.delayed(_worker_rank)() for _ in range(8))
+    assert all(isinstance(r, int) and r >= 0 for r in ranks)
+
+
 def test_contamination_sets_offset_like_isolation_forest(X):
     """offset_ is the contamination quantile of the training scores."""
     det = DeepSAD(**{**FAST, "contamination": 0.2}).fit(X)
