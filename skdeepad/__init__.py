@@ -2,6 +2,7 @@
 
 from ._autoencoder import AutoEncoder, AutoEncoderFeatures
 from ._deep_sad import DeepSAD, DeepSVDD
+from ._drocc import DROCC, DROCCLF
 from ._supervised import DeepBinaryClassifier
 from .classical import SSAD, KernelDensityDetector
 from .utils._show_versions import show_versions
@@ -14,6 +15,8 @@ __all__ = [
     "DeepBinaryClassifier",
     "DeepSAD",
     "DeepSVDD",
+    "DROCC",
+    "DROCCLF",
     "KernelDensityDetector",
     "SSAD",
     "show_versions",

@@ -9,6 +9,8 @@ from skdeepad import (
     DeepBinaryClassifier,
     DeepSAD,
     DeepSVDD,
+    DROCC,
+    DROCCLF,
     KernelDensityDetector,
     SSAD,
 )
@@ -106,6 +108,24 @@ class UnlabeledSSAD(SSAD):
         return super().fit(X)
 
 
+class UnlabeledDROCC(DROCC):
+    """DROCC that ignores y."""
+
+    def fit(self, X, y=None):
+        return super().fit(X)
+
+
+class UnlabeledDROCCLF(DROCCLF):
+    """DROCCLF that ignores y."""
+
+    def fit(self, X, y=None):
+        return super().fit(X)
+
+
+# One warm-up epoch, then a short adversarial search.
+_DROCC_FAST = {"only_ce_epochs": 1, "ascent_num_steps": 2}
+
+
 def _estimators():
     yield SSAD()
     yield UnlabeledSSAD()
@@ -121,6 +141,8 @@ def _estimators():
         (DeepSVDD, UnlabeledDeepSVDD, {"pretrain_epochs": 1}),
         (DeepSVDD, UnlabeledDeepSVDD, {"pretrain_epochs": 1, "objective": "soft-boundary"}),
         (DeepSAD, UnlabeledDeepSAD, {"pretrain_epochs": 1}),
+        (DROCC, UnlabeledDROCC, _DROCC_FAST),
+        (DROCCLF, UnlabeledDROCCLF, _DROCC_FAST),
     ]:
         yield cls(**FAST, **extra)
         yield unlabeled(**FAST, **extra)

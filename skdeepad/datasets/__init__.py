@@ -16,6 +16,16 @@ from ._mnist import load_mnist_test
 from ._scenarios import make_one_vs_rest_scenario
 from ._semisupervised import make_semisupervised_split
 from ._tabular import list_adbench, list_odds, load_abalone, load_adbench, load_odds
+from ._tabular_protocols import (
+    anomaly_ratio_f1_score,
+    drocc_f1_score,
+    load_abalone_outliers,
+    make_drocc_split,
+    make_half_normal_split,
+    make_noisy_sine,
+    make_sine_manifold,
+    make_sphere_manifold,
+)
 
 __all__ = [
     "ChecksumError",
@@ -30,4 +40,12 @@ __all__ = [
     "make_bundled_tasks",
     "make_one_vs_rest_scenario",
     "make_semisupervised_split",
+    "anomaly_ratio_f1_score",
+    "drocc_f1_score",
+    "load_abalone_outliers",
+    "make_drocc_split",
+    "make_half_normal_split",
+    "make_noisy_sine",
+    "make_sine_manifold",
+    "make_sphere_manifold",
 ]

@@ -6,6 +6,7 @@ Only :mod:`torch` modules live here; estimators build them at fit time.
 import math
 
 from ._autoencoder import EncoderDecoder
+from ._drocc_nets import DROCCLSTM, DROCCMLP, DROCCLeNet, make_drocc_network
 from ._lenet import LeNetCIFAR, LeNetCIFARDecoder, LeNetMNIST, LeNetMNISTDecoder
 from ._mlp import MLP, MLPDecoder, glorot_init
 
@@ -19,6 +20,10 @@ __all__ = [
     "LeNetCIFARDecoder",
     "default_hidden_layer_sizes",
     "make_default_autoencoder",
+    "DROCCMLP",
+    "DROCCLeNet",
+    "DROCCLSTM",
+    "make_drocc_network",
 ]
 
 _LENETS = {
