@@ -3,6 +3,7 @@
 from ._autoencoder import AutoEncoder, AutoEncoderFeatures
 from ._deep_sad import DeepSAD, DeepSVDD
 from ._drocc import DROCC, DROCCLF
+from ._kd import KDStudentTeacher
 from ._supervised import DeepBinaryClassifier
 from .classical import SSAD, KernelDensityDetector
 from .utils._show_versions import show_versions
@@ -17,6 +18,7 @@ __all__ = [
     "DeepSVDD",
     "DROCC",
     "DROCCLF",
+    "KDStudentTeacher",
     "KernelDensityDetector",
     "SSAD",
     "show_versions",

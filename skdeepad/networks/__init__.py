@@ -7,6 +7,7 @@ import math
 
 from ._autoencoder import EncoderDecoder
 from ._drocc_nets import DROCCLSTM, DROCCMLP, DROCCLeNet, make_drocc_network
+from ._kd_resnet import KDResNet, KDResNetDecoder
 from ._lenet import LeNetCIFAR, LeNetCIFARDecoder, LeNetMNIST, LeNetMNISTDecoder
 from ._mlp import MLP, MLPDecoder, glorot_init
 
@@ -24,6 +25,8 @@ __all__ = [
     "DROCCLeNet",
     "DROCCLSTM",
     "make_drocc_network",
+    "KDResNet",
+    "KDResNetDecoder",
 ]
 
 _LENETS = {
