@@ -398,7 +398,10 @@ class BaseDeepEstimator(BaseEstimator):
         )
 
     def _fitted_modules(self):
-        return [v for v in vars(self).values() if isinstance(v, torch.nn.Module)]
+        # Fitted attributes only: a module passed as a parameter (``network``)
+        # is the user's object and must not be switched to eval mode.
+        return [v for k, v in vars(self).items()
+                if k.endswith("_") and isinstance(v, torch.nn.Module)]
 
     def _map_batches(self, fn, X):
         """Apply ``fn`` to ``X`` in evaluation mode, batch by batch, without autograd."""

@@ -119,6 +119,14 @@ def test_same_random_state_gives_identical_scores(X):
     assert torch.equal(state, torch.random.get_rng_state())
 
 
+def test_user_network_is_left_in_training_mode(X):
+    """Fitting and scoring never switch the user's own module (a parameter) to eval mode."""
+    net = torch.nn.Sequential(torch.nn.Linear(X.shape[1], 4, bias=False))
+    det = DeepSVDD(network=net, pretrain=False, epochs=2, device="cpu", random_state=0).fit(X)
+    det.score_samples(X)
+    assert net.training
+
+
 def test_parameters_are_not_mutated(X):
     """device stays as given; the resolved device is device_."""
     det = DeepSAD(**{**FAST, "device": "auto"}).fit(X)
