@@ -1,5 +1,6 @@
 """skdeepad: scikit-learn compatible deep anomaly detection on PyTorch."""
 
+from ._adra import ADRA
 from ._autoencoder import AutoEncoder, AutoEncoderFeatures
 from ._deep_sad import DeepSAD, DeepSVDD
 from ._drocc import DROCC, DROCCLF
@@ -11,6 +12,7 @@ from .utils._show_versions import show_versions
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "ADRA",
     "AutoEncoder",
     "AutoEncoderFeatures",
     "DeepBinaryClassifier",

@@ -12,6 +12,7 @@ builds tasks from scikit-learn's bundled data sets and needs no file at all.
 from ._base import get_data_home
 from ._bundled import make_bundled_tasks
 from ._fetch import ChecksumError, DataNotFoundError
+from ._corpus import make_outlier_corpus
 from ._mnist import load_mnist_test
 from ._scenarios import make_one_vs_rest_scenario
 from ._semisupervised import make_semisupervised_split
@@ -39,6 +40,7 @@ __all__ = [
     "load_odds",
     "make_bundled_tasks",
     "make_one_vs_rest_scenario",
+    "make_outlier_corpus",
     "make_semisupervised_split",
     "anomaly_ratio_f1_score",
     "drocc_f1_score",

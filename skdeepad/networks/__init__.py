@@ -5,13 +5,22 @@ Only :mod:`torch` modules live here; estimators build them at fit time.
 
 import math
 
+from ._adapters import ResidualAdapter, add_residual_adapters, sparsemax
 from ._autoencoder import EncoderDecoder
 from ._drocc_nets import DROCCLSTM, DROCCMLP, DROCCLeNet, make_drocc_network
 from ._kd_resnet import KDResNet, KDResNetDecoder
 from ._lenet import LeNetCIFAR, LeNetCIFARDecoder, LeNetMNIST, LeNetMNISTDecoder
 from ._mlp import MLP, MLPDecoder, glorot_init
+from ._pretrain import pretrain_classifier
+from ._resnet import ResNet26, he_init
 
 __all__ = [
+    "ResNet26",
+    "ResidualAdapter",
+    "add_residual_adapters",
+    "he_init",
+    "pretrain_classifier",
+    "sparsemax",
     "EncoderDecoder",
     "MLP",
     "MLPDecoder",
