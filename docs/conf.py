@@ -101,6 +101,8 @@ API_MODULES = [
     ("skdeepad.metrics", "Metrics and scorers"),
     ("skdeepad.datasets", "Datasets"),
     ("skdeepad.networks", "Networks"),
+    ("skdeepad.ensemble", "Ensembles (stacked training)"),
+    ("skdeepad.model_selection", "Model selection (stacked training)"),
 ]
 
 

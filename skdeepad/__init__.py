@@ -8,6 +8,8 @@ from ._kd import KDStudentTeacher
 from ._supervised import DeepBinaryClassifier
 from .classical import SSAD, KernelDensityDetector
 from .utils._show_versions import show_versions
+from ._stacked import fit_stacked
+from . import ensemble, model_selection  # importable as skdeepad.ensemble, ...
 
 __version__ = "0.1.0.dev0"
 
@@ -24,5 +26,6 @@ __all__ = [
     "KernelDensityDetector",
     "SSAD",
     "show_versions",
+    "fit_stacked",
     "__version__",
 ]

@@ -83,6 +83,12 @@ def gradient_step(loss_fn, optimizer):
     return step
 
 
+def _gather_stacked(data, index):
+    """Rows ``index`` (shape ``(K, b)``) of every tensor, as ``(K, b, ...)`` tensors."""
+    flat = index.reshape(-1)
+    return tuple(t.index_select(0, flat).view(*index.shape, *t.shape[1:]) for t in data)
+
+
 def _evaluate(loss_fn, data, modules, batch_size):
     """Mean loss over ``data`` in evaluation mode (weights frozen)."""
     for module in modules:
@@ -110,6 +116,7 @@ def train_loop(
     desc="training",
     on_epoch_end=None,
     sample_weights=None,
+    draw=None,
 ):
     """Run ``epochs`` passes of ``step`` over shuffled mini-batches of ``data``.
 
@@ -144,6 +151,15 @@ def train_loop(
     sample_weights : Tensor or None
         If given, each epoch draws ``n`` rows *with replacement* with these
         probabilities (unnormalised) instead of a permutation of the rows.
+    draw : callable or None
+        ``draw(epoch) -> LongTensor`` replacing the epoch's permutation (and
+        ``sample_weights``): the row indices of the epoch, of shape ``(n,)``,
+        or ``(K, m)`` for ``K`` models trained together on one copy of the
+        data (:func:`skdeepad.fit_stacked`), each drawing its own order (``m``
+        may be less than ``n`` when each model owns a block of rows).  With
+        a ``(K, m)`` draw every batch tensor has shape ``(K, b, ...)``,
+        ``step`` returns one loss per model (shape ``(K,)``), and
+        ``train_loss`` in the history is a list of ``K`` floats.
 
     Returns
     -------
@@ -171,23 +187,41 @@ def train_loop(
         tic = time.perf_counter()
         for module in modules:
             module.train()
-        if sample_weights is None:
+        if draw is not None:
+            perm = draw(epoch)
+        elif sample_weights is None:
             perm = torch.randperm(n, device=device)
         else:
             perm = torch.multinomial(sample_weights, n, replacement=True)
-        if gather_once:  # one gather per epoch, then free contiguous views
+        if perm.shape[-1] != n:  # stacked models each drawing from their own block of rows
+            n = perm.shape[-1]
+            slices = batch_slices(n, batch_size)
+            sizes = torch.tensor([b - a for a, b in slices], dtype=torch.float32, device=device)
+        if perm.dim() == 2:  # stacked models: one order per model, one copy of the data
+            batches = (_gather_stacked(data, perm[:, a:b]) for a, b in slices)
+        elif gather_once:  # one gather per epoch, then free contiguous views
             shuffled = tuple(t[perm] for t in data)
             batches = (tuple(t[a:b] for t in shuffled) for a, b in slices)
         else:
             batches = (tuple(t[perm[a:b]] for t in data) for a, b in slices)
         losses = [step(batch, epoch) for batch in batches]
-        train_loss = (torch.stack(losses).float() @ sizes / n).item()
-        if not math.isfinite(train_loss):
-            raise FloatingPointError(
-                f"{desc}: the training loss became {train_loss} in epoch {epoch + 1}. "
-                "The optimisation diverged; try a lower learning rate `lr` "
-                "(or check the input scale)."
-            )
+        if perm.dim() == 2:
+            train_loss = (sizes @ torch.stack(losses).float() / n).tolist()
+            diverged = [k for k, v in enumerate(train_loss) if not math.isfinite(v)]
+            if diverged:
+                raise FloatingPointError(
+                    f"{desc}: the training loss of stacked model(s) {diverged} became "
+                    f"non-finite in epoch {epoch + 1}. The optimisation diverged; try a "
+                    "lower learning rate `lr` (or check the input scale)."
+                )
+        else:
+            train_loss = (torch.stack(losses).float() @ sizes / n).item()
+            if not math.isfinite(train_loss):
+                raise FloatingPointError(
+                    f"{desc}: the training loss became {train_loss} in epoch {epoch + 1}. "
+                    "The optimisation diverged; try a lower learning rate `lr` "
+                    "(or check the input scale)."
+                )
         record = {"epoch": epoch + 1, "train_loss": train_loss}
         for scheduler in schedulers:
             record["lr"] = scheduler.optimizer.param_groups[0]["lr"]
@@ -197,7 +231,8 @@ def train_loop(
         record["dur"] = time.perf_counter() - tic
         history.append(record)
         if verbose:
-            bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k.endswith("loss")})
+            bar.set_postfix({k: f"{sum(v) / len(v) if isinstance(v, list) else v:.4g}"
+                             for k, v in record.items() if k.endswith("loss")})
         if on_epoch_end is not None:
             on_epoch_end(epoch, record)
         if n_iter_no_change is not None:

@@ -4,6 +4,8 @@ import numpy as np
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from torch import nn
 
+from skdeepad.ensemble import StackedEnsemble
+
 from skdeepad import (
     ADRA,
     AutoEncoder,
@@ -154,6 +156,13 @@ class UnlabeledDROCCLF(DROCCLF):
 _DROCC_FAST = {"only_ce_epochs": 1, "ascent_num_steps": 2}
 
 
+class UnlabeledStackedEnsemble(StackedEnsemble):
+    """StackedEnsemble that ignores y."""
+
+    def fit(self, X, y=None):
+        return super().fit(X)
+
+
 def _estimators():
     yield SSAD()
     yield UnlabeledSSAD()
@@ -179,6 +188,10 @@ def _estimators():
     ]:
         yield cls(**FAST, **extra)
         yield unlabeled(**FAST, **extra)
+    # Two Deep SVDD seeds trained as one stack (skdeepad.fit_stacked).
+    yield StackedEnsemble(DeepSVDD(**FAST, pretrain_epochs=1), n_members=2, random_state=0)
+    yield UnlabeledStackedEnsemble(DeepSVDD(**FAST, pretrain_epochs=1), n_members=2,
+                                   random_state=0)
 
 
 # The supervised baseline cannot fit without labeled anomalies, and these
@@ -210,6 +223,9 @@ def _expected_failed_checks(estimator):
         del expected["check_estimators_pickle"]  # SSAD's pickle check passes no y
     if isinstance(estimator, KDStudentTeacher):
         # The pickle check's y (make_blobs, 0/1) happens to be valid partial labels.
+        del expected["check_estimators_pickle"]
+    if isinstance(estimator, StackedEnsemble):
+        # Passes: the pickle check's y happens to be valid partial labels here.
         del expected["check_estimators_pickle"]
     if isinstance(estimator, DeepBinaryClassifier):
         expected.update({name: "fits without y, but the classifier needs labeled "

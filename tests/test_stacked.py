@@ -1,0 +1,271 @@
+"""Stacked training: fit_stacked, StackedEnsemble and StackedSearchCV."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import FitFailedWarning
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+from skdeepad import AutoEncoder, AutoEncoderFeatures, DeepSAD, DeepSVDD, fit_stacked
+from skdeepad._stacked import StackedFallbackWarning, StackedMLP
+from skdeepad.ensemble import StackedEnsemble
+from skdeepad.metrics import make_labeled_scorer
+from skdeepad.model_selection import StackedSearchCV
+from skdeepad.networks import MLP
+
+FAST = dict(epochs=4, pretrain_epochs=3, batch_size=32, device="cpu")
+RTOL = 1e-5  # the documented tolerance of a stacked member against its lone fit
+
+
+@pytest.fixture
+def labeled(blobs):
+    """The blobs with 4 of the 10 anomalies labeled -1 and 20 normals labeled +1."""
+    X, y = blobs
+    y_partial = np.zeros(len(X))
+    y_partial[200:204] = -1
+    y_partial[:20] = 1
+    return X, y_partial
+
+
+def _assert_same_fit(stacked, lone, X):
+    """A stacked member and its lone fit agree on everything they learned."""
+    assert type(stacked) is type(lone)
+    assert sorted(vars(stacked)) == sorted(vars(lone))
+    np.testing.assert_allclose(stacked.score_samples(X), lone.score_samples(X), rtol=RTOL,
+                               atol=1e-7)
+    assert stacked.offset_ == pytest.approx(lone.offset_, rel=RTOL)
+    for name in ("center_", "radius_", "hidden_layer_sizes_", "input_shape_"):
+        if hasattr(lone, name):
+            np.testing.assert_allclose(getattr(stacked, name), getattr(lone, name), rtol=RTOL)
+    for name in ("history_", "pretrain_history_"):
+        if hasattr(lone, name):
+            a, b = getattr(stacked, name), getattr(lone, name)
+            assert [r["lr"] for r in a] == [r["lr"] for r in b]
+            np.testing.assert_allclose([r["train_loss"] for r in a],
+                                       [r["train_loss"] for r in b], rtol=RTOL)
+    weights = stacked.network_.state_dict()
+    for key, value in lone.network_.state_dict().items():
+        torch.testing.assert_close(weights[key], value, rtol=RTOL, atol=1e-6)
+
+
+def test_stacked_deep_svdd_members_equal_lone_fits(blobs):
+    """One-class Deep SVDD: each stacked member equals the same estimator fitted alone."""
+    X, _ = blobs
+    make = [lambda: DeepSVDD(random_state=s, **FAST) for s in (0, 1, 7)]
+    stacked = fit_stacked([m() for m in make], X)
+    for est, m in zip(stacked, make):
+        _assert_same_fit(est, m().fit(X), X)
+
+
+def test_stacked_soft_boundary_members_with_different_nu_equal_lone_fits(blobs):
+    """Soft-boundary Deep SVDD past the warm-up, nu differing per member."""
+    X, _ = blobs
+    params = dict(FAST, objective="soft-boundary", epochs=12)
+    make = [lambda s=s, nu=nu: DeepSVDD(nu=nu, random_state=s, **params)
+            for s, nu in [(0, 0.1), (1, 0.3)]]
+    stacked = fit_stacked([m() for m in make], X)
+    for est, m in zip(stacked, make):
+        _assert_same_fit(est, m().fit(X), X)
+    assert stacked[0].radius_ != stacked[1].radius_
+
+
+def test_stacked_deep_sad_with_labels_and_mixed_settings_equals_lone_fits(labeled):
+    """Deep SAD with pretraining: eta, lr, weight decay and sampling may differ per member."""
+    X, y = labeled
+    settings = [dict(eta=1.0, lr=1e-3), dict(eta=3.0, lr=1e-4, sampling="balanced"),
+                dict(eta=0.5, lr=1e-3, weight_decay=1e-3), dict(eta=1.0, lr=1e-3)]
+    make = [lambda s=s, kw=kw: DeepSAD(random_state=s, **kw, **FAST)
+            for s, kw in enumerate(settings)]
+    stacked = fit_stacked([m() for m in make], X, y)
+    for est, m in zip(stacked, make):
+        _assert_same_fit(est, m().fit(X, y), X)
+
+
+def test_stacked_autoencoders_equal_lone_fits(labeled):
+    """AutoEncoder and AutoEncoderFeatures: same reconstruction, same features."""
+    X, y = labeled
+    make = [lambda s=s: AutoEncoder(random_state=s, epochs=5, batch_size=32, device="cpu")
+            for s in range(3)]
+    stacked = fit_stacked([m() for m in make], X, y)
+    for est, m in zip(stacked, make):
+        _assert_same_fit(est, m().fit(X, y), X)
+    features = fit_stacked([AutoEncoderFeatures(random_state=s, epochs=3, device="cpu")
+                            for s in range(2)], X)
+    lone = AutoEncoderFeatures(random_state=1, epochs=3, device="cpu").fit(X)
+    np.testing.assert_allclose(features[1].transform(X), lone.transform(X), rtol=RTOL, atol=1e-7)
+
+
+def test_members_are_ordinary_estimators_that_pickle(blobs):
+    """Stacked members are plain fitted instances: they pickle and score like lone fits."""
+    X, _ = blobs
+    models = fit_stacked([DeepSAD(random_state=s, **FAST) for s in range(2)], X)
+    assert all(type(m) is DeepSAD for m in models)
+    loaded = pickle.loads(pickle.dumps(models[1]))
+    np.testing.assert_array_equal(loaded.score_samples(X), models[1].score_samples(X))
+    np.testing.assert_array_equal(loaded.predict(X), models[1].predict(X))
+
+
+def test_fit_stacked_leaves_the_global_rng_alone(blobs):
+    """Like fit, fit_stacked draws from forked generators only."""
+    X, _ = blobs
+    state = torch.get_rng_state()
+    fit_stacked([DeepSVDD(random_state=s, **FAST) for s in range(2)], X)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+@pytest.mark.parametrize("param, values", [
+    ("hidden_layer_sizes", [(8, 4), (16, 4)]),
+    ("batch_size", [32, 64]),
+    ("epochs", [2, 3]),
+    ("pretrain", [True, False]),
+    ("objective", ["one-class", "soft-boundary"]),
+])
+def test_shape_changing_parameters_must_agree(blobs, param, values):
+    """Different shapes or loop structure: a ValueError naming the parameter."""
+    X, _ = blobs
+    estimators = [DeepSVDD(**{**FAST, param: v}) for v in values]
+    with pytest.raises(ValueError, match=f"same '{param}'"):
+        fit_stacked(estimators, X)
+
+
+def test_mixed_classes_and_empty_lists_are_rejected(blobs):
+    """Only one class per stack; at least one estimator."""
+    X, _ = blobs
+    with pytest.raises(ValueError, match="one class"):
+        fit_stacked([DeepSVDD(**FAST), DeepSAD(**FAST)], X)
+    with pytest.raises(ValueError, match="at least one"):
+        fit_stacked([], X)
+
+
+def test_custom_network_falls_back_to_sequential_fits_with_a_warning(blobs):
+    """A custom network is not stacked: the same results, fitted one after another."""
+    X, _ = blobs
+    net = MLP(5, (8, 4))
+    make = [lambda s=s: DeepSVDD(network=net, pretrain=False, random_state=s, **FAST)
+            for s in range(2)]
+    with pytest.warns(StackedFallbackWarning, match="custom `network`"):
+        models = fit_stacked([m() for m in make], X)
+    np.testing.assert_array_equal(models[1].score_samples(X), make[1]().fit(X).score_samples(X))
+
+
+def test_stacked_mlp_keeps_one_weight_tensor_per_layer_for_k_models():
+    """Weights are stacked on a leading axis; BatchNorm statistics are per model."""
+    nets = [MLP(5, (8, 4)) for _ in range(3)]
+    stacked = StackedMLP(nets)
+    assert [tuple(p.shape) for p in stacked.parameters()] == [(3, 8, 5), (3, 4, 8)]
+    x = torch.randn(3, 16, 5)
+    x[1] *= 10  # a model's batch statistics must not leak into another's
+    stacked.train()
+    out = stacked(x)
+    for k, net in enumerate(nets):
+        net.train()
+        torch.testing.assert_close(out[k], net(x[k]))
+    stacked.unstack_into(nets)
+    assert torch.equal(nets[1].net[2].running_mean, stacked.running_mean0.view(3, 8)[1])
+
+
+def test_ensemble_combines_standardised_member_scores(labeled):
+    """Ensemble score = mean over members of (score - training mean) / training std."""
+    X, y = labeled
+    det = StackedEnsemble(DeepSAD(**FAST), n_members=3, random_state=0).fit(X, y)
+    raw = np.stack([m.score_samples(X) for m in det.estimators_])
+    train = raw[:, y != -1]
+    expected = ((raw - train.mean(1, keepdims=True)) / train.std(1, keepdims=True)).mean(0)
+    np.testing.assert_allclose(det.score_samples(X), expected, rtol=1e-10)
+    lone = DeepSAD(random_state=int(det.member_seeds_[2]), **FAST).fit(X, y)
+    np.testing.assert_allclose(det.estimators_[2].score_samples(X), lone.score_samples(X),
+                               rtol=RTOL, atol=1e-7)
+    assert len(set(det.member_seeds_)) == 3
+
+
+def test_ensemble_pickles_and_detects_anomalies(blobs):
+    """A fitted ensemble loads with the same scores, and ranks the far points last."""
+    X, y = blobs
+    det = StackedEnsemble(DeepSVDD(**FAST), n_members=3, random_state=0).fit(X[y == 0])
+    loaded = pickle.loads(pickle.dumps(det))
+    np.testing.assert_array_equal(loaded.score_samples(X), det.score_samples(X))
+    np.testing.assert_array_equal(loaded.predict(X), det.predict(X))
+    assert roc_auc_score(y, -det.score_samples(X)) > 0.95
+    assert np.mean(det.predict(X[y == 0]) == -1) == pytest.approx(0.1, abs=0.01)
+
+
+def test_stacked_search_equals_grid_search(labeled):
+    """Same cv_results_ keys and test scores as GridSearchCV, with fewer, stacked fits."""
+    X, y = labeled
+    y = np.where(y == 0, 1, y)  # every fold needs labeled normals and anomalies
+    est = DeepSAD(random_state=0, **FAST)
+    grid = {"eta": [0.5, 2.0], "lr": [1e-4, 1e-3], "hidden_layer_sizes": [(8, 4), (16, 4)]}
+    kwargs = dict(cv=StratifiedKFold(2, shuffle=True, random_state=0),
+                  scoring=make_labeled_scorer("roc_auc"), return_train_score=True)
+    stacked = StackedSearchCV(est, grid, **kwargs).fit(X, y)
+    plain = GridSearchCV(est, grid, **kwargs).fit(X, y)
+    assert stacked.n_stacks_ == 2  # one stack per hidden_layer_sizes
+    assert sorted(stacked.cv_results_) == sorted(plain.cv_results_)
+    for key in ("mean_test_score", "split0_test_score", "mean_train_score", "rank_test_score"):
+        np.testing.assert_allclose(stacked.cv_results_[key], plain.cv_results_[key], rtol=RTOL)
+    assert stacked.best_params_ == plain.best_params_
+    np.testing.assert_allclose(stacked.best_estimator_.score_samples(X),
+                               plain.best_estimator_.score_samples(X), rtol=RTOL)
+
+
+def test_stacked_search_gives_failing_candidates_error_score(blobs):
+    """A stack with a diverging member is refitted one by one; only that one gets NaN."""
+    X, y = blobs
+    y = np.where(y == 1, -1, 1)
+    est = DeepSVDD(pretrain=False, random_state=0, **FAST)
+    search = StackedSearchCV(est, {"lr": [1e-3, 1e30]}, cv=StratifiedKFold(2),
+                             scoring=make_labeled_scorer("roc_auc"), error_score=np.nan,
+                             refit=False)
+    with pytest.warns(FitFailedWarning, match="2 fits failed out of a total of 4"):
+        search.fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores[0]) and np.isnan(scores[1])
+
+
+def test_stacked_members_are_bitwise_lone_fits_on_cpu(labeled):
+    """On the CPU the stacked kernels are the lone ones: identical weights and scores.
+
+    203 rows with batch 50 leave a last batch of 3 rows, whose products
+    torch.bmm would compute outside BLAS (rounding unlike a lone F.linear).
+    Known normals only: the labeled-anomaly term's pow(d + eps, -1) is the
+    documented exception (equal to float rounding, not bits).
+    """
+    X, y = labeled
+    X, y = X[:203], np.where(y[:203] == -1, 0, y[:203])
+    params = dict(FAST, batch_size=50)
+    stacked = fit_stacked([DeepSAD(random_state=s, **params) for s in range(3)], X, y)
+    lone = DeepSAD(random_state=2, **params).fit(X, y)
+    np.testing.assert_array_equal(stacked[2].score_samples(X), lone.score_samples(X))
+    for key, value in lone.network_.state_dict().items():
+        assert torch.equal(stacked[2].network_.state_dict()[key], value), key
+
+
+def test_per_estimator_data_equals_lone_fits_on_each_set():
+    """per_estimator=True: each member trains on its own split, as its lone fit would."""
+    rng = np.random.RandomState(1)
+    splits = []
+    for _ in range(3):
+        X = np.r_[rng.rand(120, 6), rng.rand(3, 6) + 2]
+        splits.append((X, np.r_[np.zeros(120), -np.ones(3)]))
+    Xs, ys = zip(*splits)
+    for cls in (DeepSVDD, DeepSAD):
+        make = [lambda s=s: cls(random_state=s, **FAST) for s in range(3)]
+        stacked = fit_stacked([m() for m in make], Xs, ys, per_estimator=True)
+        for est, m, (X, y) in zip(stacked, make, splits):
+            _assert_same_fit(est, m().fit(X, y), X)
+    with pytest.raises(ValueError, match="same shape"):
+        fit_stacked([DeepSVDD(**FAST) for _ in range(2)], [Xs[0], Xs[1][:-1]], None,
+                    per_estimator=True)
+
+
+def test_cnn_inputs_fall_back_to_sequential_fits_with_a_warning():
+    """The LeNet CNNs of 1x28x28 images are not stacked: fitted one after another."""
+    X = np.random.RandomState(0).rand(16, 1, 28, 28)
+    make = [lambda s=s: DeepSVDD(epochs=1, pretrain=False, batch_size=8, device="cpu",
+                                 random_state=s) for s in range(2)]
+    with pytest.warns(StackedFallbackWarning, match="LeNet"):
+        models = fit_stacked([m() for m in make], X)
+    np.testing.assert_array_equal(models[0].score_samples(X), make[0]().fit(X).score_samples(X))
