@@ -214,7 +214,6 @@ def table2(args):
     from sklearn.metrics import roc_auc_score
 
     from skdeepad import DeepSAD, fit_stacked
-    from skdeepad._benchmark import environment
 
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", message="Features .* are constant")

@@ -1,6 +1,7 @@
 """skdeepad: scikit-learn compatible deep anomaly detection on PyTorch."""
 
 from ._adra import ADRA
+from ._ama import AMA
 from ._autoencoder import AutoEncoder, AutoEncoderFeatures
 from ._deep_sad import DeepSAD, DeepSVDD
 from ._drocc import DROCC, DROCCLF
@@ -15,6 +16,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "ADRA",
+    "AMA",
     "AutoEncoder",
     "AutoEncoderFeatures",
     "DeepBinaryClassifier",

@@ -4,10 +4,9 @@ import numpy as np
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from torch import nn
 
-from skdeepad.ensemble import StackedEnsemble
-
 from skdeepad import (
     ADRA,
+    AMA,
     AutoEncoder,
     AutoEncoderFeatures,
     DeepBinaryClassifier,
@@ -19,6 +18,7 @@ from skdeepad import (
     KernelDensityDetector,
     SSAD,
 )
+from skdeepad.ensemble import StackedEnsemble
 
 FAST = dict(epochs=2, batch_size=64, device="cpu", random_state=0)
 
@@ -156,6 +156,17 @@ class UnlabeledDROCCLF(DROCCLF):
 _DROCC_FAST = {"only_ce_epochs": 1, "ascent_num_steps": 2}
 
 
+class UnlabeledAMA(AMA):
+    """AMA that ignores y."""
+
+    def fit(self, X, y=None):
+        return super().fit(X)
+
+
+# One critic step per iteration; synthetic negatives from the first epoch.
+_AMA_FAST = {"n_critic": 1, "neg_start_epoch": 0}
+
+
 class UnlabeledStackedEnsemble(StackedEnsemble):
     """StackedEnsemble that ignores y."""
 
@@ -180,6 +191,7 @@ def _estimators():
         (DeepSVDD, UnlabeledDeepSVDD, {"pretrain_epochs": 1}),
         (DeepSVDD, UnlabeledDeepSVDD, {"pretrain_epochs": 1, "objective": "soft-boundary"}),
         (DeepSAD, UnlabeledDeepSAD, {"pretrain_epochs": 1}),
+        (AMA, UnlabeledAMA, _AMA_FAST),
         (DROCC, UnlabeledDROCC, _DROCC_FAST),
         (DROCCLF, UnlabeledDROCCLF, _DROCC_FAST),
         (KDStudentTeacher, UnlabeledKDStudentTeacher, _KD_FAST),

@@ -6,6 +6,15 @@ Only :mod:`torch` modules live here; estimators build them at fit time.
 import math
 
 from ._adapters import ResidualAdapter, add_residual_adapters, sparsemax
+from ._ama_nets import (
+    AMAConvCritic,
+    AMAConvEncoder,
+    AMAConvGenerator,
+    AMAMLPCritic,
+    AMAMLPEncoder,
+    AMAMLPGenerator,
+    make_ama_networks,
+)
 from ._autoencoder import EncoderDecoder
 from ._drocc_nets import DROCCLSTM, DROCCMLP, DROCCLeNet, make_drocc_network
 from ._kd_resnet import KDResNet, KDResNetDecoder
@@ -21,6 +30,13 @@ __all__ = [
     "he_init",
     "pretrain_classifier",
     "sparsemax",
+    "AMAConvCritic",
+    "AMAConvEncoder",
+    "AMAConvGenerator",
+    "AMAMLPCritic",
+    "AMAMLPEncoder",
+    "AMAMLPGenerator",
+    "make_ama_networks",
     "EncoderDecoder",
     "MLP",
     "MLPDecoder",

@@ -1,0 +1,275 @@
+"""Behaviour of AMA, the adversarial mirrored autoencoder (Somepalli et al., UAI 2021)."""
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import norm
+
+from skdeepad import AMA
+from skdeepad._ama import (
+    atypical_latents,
+    autoencoder_loss,
+    critic_loss,
+    gradient_penalty,
+    mirror_pairs,
+    r_score,
+    simplex_weights,
+)
+from skdeepad.networks import AMAConvCritic, AMAMLPCritic, make_ama_networks
+
+FAST = dict(epochs=3, n_critic=1, batch_size=32, device="cpu", random_state=0)
+TINY_CONV = dict(width=1 / 32, latent_dim=8)
+
+
+def _images(n=16, side=8, seed=0):
+    rng = np.random.RandomState(seed)
+    return np.clip(rng.rand(n, 1, side, side) * 2 - 1, -1, 1).astype(np.float32)
+
+
+class _RecordingCritic(AMAMLPCritic):
+    """A default tabular critic that records the shapes of its inputs."""
+
+    shapes = []
+
+    def forward(self, pair):
+        type(self).shapes.append(tuple(pair.shape))
+        return super().forward(pair)
+
+
+# ----------------------------------------------------------------- losses
+def test_mirror_pairs_stack_on_the_channel_axis():
+    """[a, b] of (n, C, H, W) images is (n, 2C, H, W) with a first, then b."""
+    a, b = torch.zeros(4, 3, 5, 5), torch.ones(4, 3, 5, 5)
+    pair = mirror_pairs(a, b)
+    assert pair.shape == (4, 6, 5, 5)
+    assert torch.equal(pair[:, :3], a) and torch.equal(pair[:, 3:], b)
+
+
+def test_critic_sees_channel_stacked_pairs_in_fit():
+    """During fit the critic gets 2p-wide mirror pairs; without mirroring, p-wide inputs."""
+    X = np.random.RandomState(0).randn(64, 3)
+    _RecordingCritic.shapes = []
+    AMA(critic=lambda shape: _RecordingCritic(shape[0], (8,)), **FAST).fit(X)
+    assert {s[1] for s in _RecordingCritic.shapes} == {6}
+    _RecordingCritic.shapes = []
+    AMA(critic=lambda shape: _RecordingCritic(shape[0], (8,)), mirrored=False, **FAST).fit(X)
+    assert {s[1] for s in _RecordingCritic.shapes} == {3}
+
+
+def test_conv_critic_input_has_twice_the_image_channels():
+    """The default image critic takes 2C channels and the generator returns the input size."""
+    E, G, D = make_ama_networks((1, 28, 28), 8, critic_channels=2, width=1 / 32, pad_value=-1.0)
+    assert D.blocks[0].conv1.layer.in_channels == 2
+    x = torch.rand(3, 1, 28, 28)
+    assert E(x).shape == (3, 8)
+    assert G(E(x)).shape == x.shape
+    assert D(mirror_pairs(x, G(E(x)))).shape == (3,)
+
+
+def _linear_critic(w):
+    return lambda t: t.flatten(1) @ w
+
+
+def test_gradient_penalty_is_zero_for_a_1_lipschitz_linear_critic():
+    """A linear critic with a unit weight vector has gradient norm 1 everywhere: penalty 0."""
+    torch.manual_seed(0)
+    real, fake = torch.randn(8, 2, 3, 3), torch.randn(8, 2, 3, 3)
+    w = torch.randn(18)
+    penalty = gradient_penalty(_linear_critic(w / w.norm()), real, fake)
+    assert penalty.item() == pytest.approx(0.0, abs=1e-10)
+
+
+def test_gradient_penalty_is_positive_otherwise():
+    """Gradient norm 2 gives (2 - 1)^2 = 1; the code's per-channel norm penalises a unit critic."""
+    torch.manual_seed(0)
+    real, fake = torch.randn(8, 2, 3, 3), torch.randn(8, 2, 3, 3)
+    w = torch.randn(18)
+    assert gradient_penalty(_linear_critic(2 * w / w.norm()), real, fake).item() == (
+        pytest.approx(1.0, rel=1e-5))
+    # per-pixel norms of a unit weight spread over 9 pixels are ~1/3, not 1
+    assert gradient_penalty(_linear_critic(w / w.norm()), real, fake, norm="channel") > 0.1
+
+
+def test_critic_and_autoencoder_losses_follow_the_weights():
+    """Normal pairs (w=1) and negatives (w=-lambda_neg) push the critic in opposite directions."""
+    d_real, d_fake = torch.tensor([2.0, 2.0]), torch.tensor([1.0, 0.0])
+    w = torch.tensor([1.0, -5.0])
+    assert critic_loss(d_real, d_fake, w).item() == pytest.approx(-(2 - 10) / 2 + (1 - 0) / 2)
+    codes = torch.tensor([[3.0, 4.0], [30.0, 40.0]])
+    normal = torch.tensor([True, False])
+    # the code norm counts the normal rows only: ||(3, 4)|| = 5
+    assert autoencoder_loss(d_fake, w, codes, normal, 2.0).item() == pytest.approx(
+        -(1 - 0) / 2 + 2 * 5)
+
+
+def test_r_score_is_the_l1_feature_distance():
+    """R = ||f(x, x) - f(x, x_hat)||_1 per sample (Eq. 5)."""
+    f1, f2 = torch.tensor([[1.0, -2.0], [0.0, 0.0]]), torch.tensor([[0.0, 1.0], [0.5, 0.5]])
+    assert r_score(f1, f2).tolist() == [4.0, 1.0]
+
+
+@pytest.mark.parametrize("direction", ["inward", "outward"])
+def test_annulus_negatives_lie_in_the_configured_shell(direction):
+    """Atypical Selection draws radii in [r0(1 - delta), r0] (inward) or [r0, r0(1 + delta)]."""
+    torch.manual_seed(0)
+    codes = torch.randn(2000, 16)
+    radii = atypical_latents(codes, "annulus", direction=direction, delta=0.25).norm(dim=1)
+    r0 = math.sqrt(16)
+    lo, hi = (0.75 * r0, r0) if direction == "inward" else (r0, 1.25 * r0)
+    assert radii.min() >= lo - 1e-5 and radii.max() <= hi + 1e-5
+    assert radii.max() - radii.min() > 0.8 * (hi - lo)  # the whole shell is used
+    custom = atypical_latents(codes, "annulus", direction=direction, radius=2.0, delta=0.5)
+    assert custom.norm(dim=1).min() >= (1.0 if direction == "inward" else 2.0) - 1e-5
+
+
+def test_radial_scale_and_cube_negatives():
+    """The code's radial rescaling shrinks codes below half (inward) or grows them past 2x."""
+    torch.manual_seed(0)
+    codes = torch.randn(500, 8) + 3
+    inward = atypical_latents(codes, "radial_scale", direction="inward")
+    outward = atypical_latents(codes, "radial_scale", direction="outward")
+    ratio_in = inward.norm(dim=1) / codes.norm(dim=1)
+    assert ratio_in.max() < 0.5 and ratio_in.min() > 0
+    assert (outward.norm(dim=1) / codes.norm(dim=1)).min() > 2
+    # directions are kept (a radial rescaling)
+    cos = torch.nn.functional.cosine_similarity(inward, codes)
+    assert torch.allclose(cos, torch.ones_like(cos), atol=1e-5)
+    cube = atypical_latents(codes, "cube")
+    assert cube.min() >= 0 and cube.max() <= codes.abs().min()
+
+
+def test_simplex_weights_paper_and_code():
+    """Paper: normalised U[0, .5] weights; code: last weight = 1 - sum of the others."""
+    torch.manual_seed(0)
+    w = simplex_weights(1000, 3, "normalized")
+    assert torch.allclose(w.sum(1), torch.ones(1000)) and w.min() >= 0
+    c = simplex_weights(1000, 3, "code")
+    assert torch.allclose(c.sum(1), torch.ones(1000))
+    assert c[:, :2].max() <= 0.5 and c[:, 2].min() >= 0 and c[:, 2].mean() > 0.4
+
+
+# -------------------------------------------------------------- estimator
+def test_score_samples_is_the_log_gaussian_density_of_r(blobs):
+    """score_samples = log N(R; mu, sigma) with mu, sigma the MLE on the training R."""
+    X, _ = blobs
+    det = AMA(**FAST).fit(X)
+    r_train = det.r_score(X)
+    assert det.r_mean_ == pytest.approx(r_train.mean(), rel=1e-5)
+    assert det.r_std_ == pytest.approx(r_train.std(), rel=1e-4)
+    X_new = X[:20] + 0.3
+    expected = norm.logpdf(det.r_score(X_new), det.r_mean_, det.r_std_)
+    np.testing.assert_allclose(det.score_samples(X_new), expected, rtol=1e-6)
+
+
+def test_score_samples_finite_far_from_the_training_data(blobs):
+    """The log A-score does not underflow to -inf for points far away."""
+    X, _ = blobs
+    det = AMA(**FAST).fit(X)
+    far = np.full((3, X.shape[1]), 1e4) * np.array([[1], [-1], [10]])
+    scores = det.score_samples(far)
+    assert np.all(np.isfinite(scores))
+    assert scores.max() < det.score_samples(X).min()
+    assert np.all(det.predict(far) == -1)
+
+
+def test_negatives_start_at_neg_start_epoch():
+    """No synthetic negatives before neg_start_epoch, then int(neg_fraction * B) draws per batch.
+
+    Positions are drawn with replacement (the authors' code), so a batch holds
+    at most that many distinct negative rows.
+    """
+    X = np.random.RandomState(0).randn(64, 4)
+    det = AMA(epochs=4, n_critic=1, batch_size=32, neg_start_epoch=2, neg_fraction=0.25,
+              device="cpu", random_state=0).fit(X)
+    counts = [h["negatives"] for h in det.history_]
+    assert counts[:2] == [0, 0] and all(8 < c <= 16 for c in counts[2:])
+    det = AMA(epochs=3, n_critic=1, batch_size=32, neg_start_epoch=0,
+              negative_sampling=None, device="cpu", random_state=0).fit(X)
+    assert all(h["negatives"] == 0 for h in det.history_)
+
+
+def test_labeled_anomalies_replace_synthetic_negatives_and_change_the_fit():
+    """y == -1 rows are the negatives (no synthetic ones) and change the learned scores."""
+    rng = np.random.RandomState(0)
+    X = np.r_[rng.randn(120, 4), rng.randn(8, 4) * 0.3 + 3]
+    y = np.r_[np.zeros(120), -np.ones(8)]
+    params = dict(epochs=6, n_critic=2, batch_size=32, neg_start_epoch=0, device="cpu",
+                  random_state=0)
+    unsup = AMA(**params).fit(X)
+    semi = AMA(**params).fit(X, y)
+    assert all(h["negatives"] == 8 for h in semi.history_)  # every labeled row, every epoch
+    assert 0 < unsup.history_[0]["negatives"] <= 4 * int(0.1 * 32)  # synthetic ones instead
+    assert not np.allclose(unsup.score_samples(X), semi.score_samples(X))
+    # the Gaussian of the A-score is fitted on the rows not labeled -1
+    np.testing.assert_allclose(semi.r_mean_, semi.r_score(X[:120]).mean(), rtol=1e-5)
+
+
+def test_fit_is_reproducible(blobs):
+    """The same random_state gives the same scores bit for bit on the CPU."""
+    X, _ = blobs
+    a = AMA(**FAST).fit(X).score_samples(X)
+    b = AMA(**FAST).fit(X).score_samples(X)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_pickle_round_trip_keeps_scores():
+    """A pickled and unpickled AMA (spectral-normalised critic included) scores alike."""
+    X = _images()
+    det = AMA(**{**FAST, "epochs": 1}, **TINY_CONV).fit(X)
+    clone = pickle.loads(pickle.dumps(det))
+    np.testing.assert_array_equal(clone.score_samples(X), det.score_samples(X))
+    np.testing.assert_array_equal(clone.r_score(X), det.r_score(X))
+
+
+def test_images_flattened_with_input_shape():
+    """Small images (8x8, padded to 32 inside) fit flattened with input_shape, or as 4-D."""
+    X = _images()
+    params = {**FAST, **TINY_CONV, "epochs": 1}
+    flat = AMA(**params, input_shape=(1, 8, 8)).fit(X.reshape(len(X), -1))
+    full = AMA(**params).fit(X)
+    assert isinstance(full.critic_, AMAConvCritic)
+    np.testing.assert_allclose(flat.score_samples(X.reshape(len(X), -1)),
+                               full.score_samples(X), rtol=1e-5)
+
+
+def test_validation_loss_is_recorded():
+    """validation_fraction records the held-out mirrored Wasserstein estimate each epoch."""
+    X = np.random.RandomState(0).randn(80, 4)
+    det = AMA(**FAST, validation_fraction=0.25).fit(X)
+    assert all(np.isfinite(h["valid_loss"]) for h in det.history_)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"n_critic": 0}, "n_critic"),
+        ({"lambda_neg": -1.0}, "lambda_neg"),
+        ({"lambda_reg": -0.1}, "lambda_reg"),
+        ({"lambda_inter": -2}, "lambda_inter"),
+        ({"gp_weight": -1}, "gp_weight"),
+        ({"negative_sampling": "sphere"}, "negative_sampling"),
+        ({"neg_fraction": 1.5}, "neg_fraction"),
+    ],
+)
+def test_bad_parameters_raise(params, match):
+    """Invalid hyperparameters are rejected with the parameter's name."""
+    with pytest.raises(ValueError, match=match):
+        AMA(**params).fit(np.random.RandomState(0).randn(20, 3))
+
+
+@pytest.mark.parametrize("shape", [(1, 40, 40), (1, 16, 24), (2, 4, 4, 4)])
+def test_unsupported_image_size_raises(shape):
+    """Images that are not square or larger than 32x32 need user networks."""
+    X = np.random.RandomState(0).rand(4, *shape)
+    with pytest.raises(ValueError, match="square images"):
+        AMA(**FAST).fit(X)
+
+
+def test_critic_without_features_is_rejected():
+    """A user critic must expose features() for the R-score."""
+    critic = torch.nn.Sequential(torch.nn.Linear(6, 1))
+    with pytest.raises(TypeError, match="features"):
+        AMA(critic=critic, **FAST).fit(np.random.RandomState(0).randn(20, 3))
