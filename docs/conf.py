@@ -289,6 +289,11 @@ def _skip_member(app, what, name, obj, skip, options):
     inherited = ("get_metadata_routing", "set_output")
     if name in inherited or (name.startswith("set_") and name.endswith("_request")):
         return True
+    # StackedSearchCV inherits GridSearchCV's delegating methods, whose
+    # docstrings use scikit-learn's glossary; its own docstring lists them.
+    qualname = getattr(getattr(obj, "fget", obj), "__qualname__", "")
+    if qualname.startswith("BaseSearchCV."):
+        return True
     return None
 
 

@@ -61,7 +61,7 @@ class StackedEnsemble(ThresholdMixin, OutlierMixin, BaseEstimator):
         Threshold: ``decision_function = score_samples - offset_``.
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of the features, when ``X`` has string column names.
 
     See Also
