@@ -19,6 +19,7 @@ of Proposition 1.  The score is the logit ``f(x)`` (higher = more normal).
 
 import contextlib
 import numbers
+from functools import partial
 import warnings
 
 import torch
@@ -27,7 +28,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from ._autoencoder import user_network
-from ._train import make_optimizer, train_loop
+from ._train import gradient_step
 from .base import BaseDeepDetector, _check_positive_ints
 from .networks._drocc_nets import make_drocc_network
 
@@ -513,36 +514,19 @@ class DROCC(BaseDeepDetector):
             valid = (valid[0], (valid[1] != -1).float())
 
         def make_step(optimizer):
-            def step(batch, epoch):
-                optimizer.zero_grad(set_to_none=True)
-                loss = self._objective(*batch, adversarial=epoch >= self.only_ce_epochs)
-                loss.backward()
-                optimizer.step()
-                return loss.detach()
-
-            return step
+            # Cross-entropy only for the warm-up epochs, then with adversarial negatives.
+            warm_up, adversarial = (gradient_step(partial(self._objective, adversarial=a),
+                                                  optimizer) for a in (False, True))
+            return lambda batch, epoch: (adversarial if epoch >= self.only_ce_epochs
+                                         else warm_up)(batch, epoch)
 
         def valid_loss(x, targets):
             # The loop evaluates under inference mode; the ascent needs autograd.
             with torch.inference_mode(False):
                 return self._objective(x.clone(), targets.clone(), adversarial=True).detach()
 
-        self.history_ = self._train(valid_loss, [self.network_], (X, normal),
-                                    valid=valid, step=make_step)
-
-    def _train(self, loss_fn, modules, data, *, valid=None, step=None, on_epoch_end=None):
-        """The base's training glue with the resolved ``lr_milestones_``."""
-        params = [p for m in modules for p in m.parameters() if p.requires_grad]
-        optimizer = make_optimizer(self.optimizer, params, lr=self.lr,
-                                   weight_decay=self.weight_decay)
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            optimizer, list(self.lr_milestones_), gamma=0.1)
-        return train_loop(
-            step(optimizer), data, modules=modules, epochs=self.epochs,
-            batch_size=self.batch_size, schedulers=[scheduler], valid_data=valid,
-            valid_loss=loss_fn, n_iter_no_change=self.n_iter_no_change,
-            verbose=self.verbose, desc=type(self).__name__, on_epoch_end=on_epoch_end,
-        )
+        self.history_ = self._train(valid_loss, [self.network_], (X, normal), valid=valid,
+                                    step=make_step, lr_milestones=self.lr_milestones_)
 
     def _logit(self, x):
         return self.network_(x).reshape(len(x))

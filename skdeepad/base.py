@@ -361,7 +361,8 @@ class BaseDeepEstimator(BaseEstimator):
 
     # ------------------------------------------------------- training glue
     def _train(self, loss_fn, modules, data, *, valid=None, epochs=None, step=None,
-               params=None, desc=None, on_epoch_end=None, sample_weights=None):
+               params=None, desc=None, on_epoch_end=None, sample_weights=None,
+               lr_milestones=None):
         """Train ``modules`` on ``loss_fn`` with this estimator's settings.
 
         Builds the optimizer (``optimizer``, ``lr``, ``weight_decay``) over
@@ -370,7 +371,8 @@ class BaseDeepEstimator(BaseEstimator):
         :func:`skdeepad._train.train_loop`.  ``step`` may replace the plain
         gradient step: ``step(optimizer) -> (batch, epoch) -> loss``;
         ``sample_weights`` replaces shuffling by weighted sampling with
-        replacement.
+        replacement; ``lr_milestones`` overrides the parameter of that name
+        (for methods that resolve it at fit time).
 
         Returns the per-epoch history (list of dicts).
         """
@@ -378,7 +380,8 @@ class BaseDeepEstimator(BaseEstimator):
             params = [p for m in modules for p in m.parameters() if p.requires_grad]
         optimizer = make_optimizer(self.optimizer, params, lr=self.lr,
                                    weight_decay=self.weight_decay)
-        milestones = list(self.lr_milestones or ())
+        milestones = list((self.lr_milestones if lr_milestones is None else lr_milestones)
+                          or ())
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
         step_fn = (step or (lambda opt: gradient_step(loss_fn, opt)))(optimizer)
         return train_loop(
