@@ -292,6 +292,16 @@ def test_bce_loss_and_sparsemax_gates_fit(backbone):
     assert det.offset_ == 0.0
 
 
+def test_hsc_natural_threshold_separates_normal_from_corpus(backbone):
+    """contamination="auto" with a corpus: the HSC boundary p = 1/2 (offset -log 2)."""
+    X, y = _fit_data()
+    det = ADRA(backbone=backbone, **{**FAST, "epochs": 10}).fit(X, y)
+    assert det.offset_ == pytest.approx(-np.log(2.0))
+    normal, corpus = _images(2, 20)
+    assert np.mean(det.predict(normal) == 1) >= 0.9
+    assert np.mean(det.predict(corpus) == -1) >= 0.9
+
+
 def test_without_corpus_warns_and_guards_against_collapse(backbone):
     """No y == -1: a warning, a bias-free head, frozen BN affine and a centre away from 0."""
     normal, _ = _images()

@@ -2,6 +2,7 @@
 
 import numpy as np
 from sklearn.utils.estimator_checks import parametrize_with_checks
+import torch
 from torch import nn
 
 from skdeepad import (
@@ -106,10 +107,17 @@ class UnlabeledDeepBinaryClassifier(DeepBinaryClassifier):
         return super().fit(X, np.where(np.arange(n) % 5 == 0, -1, 0))
 
 
-def _tiny_cnn():
-    """A small CNN that reads a table's rows as 1 x 1 x d images (ADRA's backbone)."""
-    return nn.Sequential(nn.Unflatten(1, (1, 1, -1)), nn.Conv2d(1, 3, 3, padding=1, bias=False),
-                         nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten())
+def _tiny_cnn(seed=0):
+    """A small CNN that reads a table's rows as 1 x 1 x d images (ADRA's backbone).
+
+    Its weights are drawn from a fixed seed: the backbone stays frozen, so an
+    unseeded one would make every run of the checks a different detector.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Unflatten(1, (1, 1, -1)),
+                             nn.Conv2d(1, 3, 3, padding=1, bias=False),
+                             nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten())
 
 
 class UnlabeledADRA(ADRA):
@@ -183,7 +191,10 @@ def _estimators():
     yield AutoEncoderFeatures(**FAST)
     yield UnlabeledAutoEncoderFeatures(**FAST)
     yield ADRA(backbone=_tiny_cnn(), lr=0.01, **FAST)
-    yield UnlabeledADRA(backbone=_tiny_cnn(), lr=0.01, **FAST)
+    # With a corpus, contamination="auto" is the HSC boundary p = 1/2, which a
+    # 2-epoch fit on blobs need not reach (test_adra checks it on a trained
+    # model); a fixed fraction keeps both classes in the checks' predictions.
+    yield UnlabeledADRA(backbone=_tiny_cnn(), lr=0.01, contamination=0.1, **FAST)
     yield KernelDensityDetector()
     yield UnlabeledKernelDensityDetector()
     for cls, unlabeled, extra in [
