@@ -121,13 +121,17 @@ class _PCAError:
         return -((X - rec) ** 2).sum(axis=1)
 
 
-def run(digits_list, seeds, n_anomalies, skip_baselines=False, partial=None):
+def run(digits_list, seeds, n_anomalies, skip_baselines=False, partial=None, rows=()):
+    """Rows of (digit, seed) runs; those already in ``rows`` are kept, not rerun."""
     X, digits = load_data()
     X_ama = X * 2 - 1
     flat = X.reshape(len(X), -1)
-    rows = []
+    rows = list(rows)
+    done = {(r["digit"], r["seed"]) for r in rows}
     for seed in seeds:  # seeds outermost: an interrupted run still covers every digit
         for normal in digits_list:
+            if (normal, seed) in done:
+                continue
             train, test, y_test = one_vs_rest_split(digits, normal, seed, n_anomalies)
             row = {"digit": int(normal), "seed": int(seed), "n_train": len(train),
                    "n_test": len(test), "n_anomalies": int(y_test.sum())}
@@ -218,6 +222,8 @@ def main(argv=None):
     parser.add_argument("--output", default="ama_mnist")
     parser.add_argument("--report-only", action="store_true",
                         help="write the report from the rows of an interrupted run")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the (digit, seed) rows of the existing JSON, run the rest")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     RESULTS.mkdir(exist_ok=True)
@@ -228,7 +234,9 @@ def main(argv=None):
         args.digits = sorted({r["digit"] for r in rows})
     else:
         seeds = list(range(args.seeds))
-        rows = run(args.digits, seeds, args.n_anomalies, partial=partial)
+        previous = RESULTS / f"{args.output}.json"
+        kept = json.loads(previous.read_text())["rows"] if args.resume else []
+        rows = run(args.digits, seeds, args.n_anomalies, partial=partial, rows=kept)
     (RESULTS / f"{args.output}.json").write_text(json.dumps(
         {"environment": environment(), "ama_settings": {k: v for k, v in AMA_MINI.items()},
          "rows": rows}, indent=1, default=str))

@@ -56,11 +56,14 @@ def methods(seed):
     }
 
 
-def run(sets, seeds):
-    results = {}
+def run(sets, seeds, results=None):
+    """AUCs per set and method; seeds already in ``results`` are kept, not rerun."""
+    results = results or {}
     data = {name: load_odds(name) for name in sets}
     for seed in seeds:  # seeds outermost: an interrupted run still covers every set
         for name, (X, y) in data.items():
+            if seed < len(results.get(name, {}).get("AMA (unsupervised)", [])):
+                continue
             X_train, y_partial, X_test, y_test = make_semisupervised_split(
                 X, y, ratio_labeled_anomalies=0.01, random_state=seed)
             for method, (make, uses_labels) in methods(seed).items():
@@ -115,10 +118,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--datasets", nargs="*", default=list(SETS))
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the seeds of the existing JSON, run the rest")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     seeds = list(range(args.seeds))
-    results = run(args.datasets, seeds)
+    kept = json.loads((RESULTS / "ama_odds.json").read_text())["auc"] if args.resume else None
+    results = run(args.datasets, seeds, kept)
     print(write(results, args.datasets, seeds))
 
 
