@@ -15,11 +15,15 @@ This miniature rebuilds the mechanism offline with one OOD set on each side:
 
 AMA is the reduced miniature of ``ama_mnist.py`` (1/16 widths, code size
 32, n_critic = 2, 8 epochs); settings fixed in advance, nothing chosen on
-the OOD sets.  Pixels in [-1, 1].
+the OOD sets.  Pixels in [-1, 1].  Beside it, IsolationForest (100 trees)
+and OC-SVM (RBF, gamma="scale", nu = 0.1) on the same flattened pixels of
+the same training and test images.
 
     OMP_NUM_THREADS=1 SKDEEPAD_DATA=../shared/data python benchmarks/ama_ood.py
 
-Writes ``benchmarks/results/ama_ood.{md,json,png}``.
+Writes ``benchmarks/results/ama_ood.{md,json,png}``.  ``--add-shallow`` (with the
+run's options) fits only IsolationForest and OC-SVM on the recorded seeds' splits
+and adds them to the JSON and md, keeping the md's text after the table.
 """
 
 import argparse
@@ -34,7 +38,7 @@ from sklearn.metrics import roc_auc_score
 from ama_mnist import AMA_MINI, RESULTS, load_data
 from skdeepad import AMA
 from skdeepad._ama import gaussian_log_density
-from skdeepad._benchmark import environment
+from skdeepad._benchmark import environment, shallow_normality
 
 
 def simple_ood():
@@ -56,15 +60,33 @@ def textured_ood(n, seed):
     return (np.stack(crops)[:, None] * 2 - 1).astype(np.float32)
 
 
-def run(seeds, n_train, n_crops):
+def data(seed, n_train, n_crops):
+    """Pixels in [-1, 1], the seed's training and normal test indices, the OOD sets."""
     X, _ = load_data()
     X = X * 2 - 1
-    ood = {"load_digits (simple)": simple_ood()}
+    ood = {"load_digits (simple)": simple_ood(),
+           "photo crops (textured)": textured_ood(n_crops, seed)}
+    perm = np.random.RandomState(seed).permutation(len(X))
+    return X, perm[:n_train], perm[n_train:n_train + 1000], ood
+
+
+def shallow_aucs(X_train, X_normal, ood, seed):
+    """AUROC (OOD positive) of IsolationForest and OC-SVM fit on ``X_train``, per OOD set."""
+    X_test = np.concatenate([X_normal, *ood.values()])
+    scores = shallow_normality(X_train, X_test, seed)
+    out, start = {}, len(X_normal)
+    for name, X_ood in ood.items():
+        part = np.r_[np.arange(len(X_normal)), start + np.arange(len(X_ood))]
+        y = np.r_[np.zeros(len(X_normal)), np.ones(len(X_ood))]
+        out[name] = {m: roc_auc_score(y, -s[part]) for m, s in scores.items()}
+        start += len(X_ood)
+    return out
+
+
+def run(seeds, n_train, n_crops):
     rows, dists = [], {}
     for seed in seeds:
-        ood["photo crops (textured)"] = textured_ood(n_crops, seed)
-        perm = np.random.RandomState(seed).permutation(len(X))
-        train, test = perm[:n_train], perm[n_train:n_train + 1000]
+        X, train, test, ood = data(seed, n_train, n_crops)
         det = AMA(random_state=seed, **AMA_MINI).fit(X[train])
         r_normal = det.r_score(X[test])
         row = {"seed": seed, "r_mean_train": det.r_mean_, "r_std_train": det.r_std_,
@@ -80,6 +102,8 @@ def run(seeds, n_train, n_crops):
             row[name] = {"A-score": roc_auc_score(y, a), "R-score": roc_auc_score(y, r),
                          "pixel L1": roc_auc_score(y, pix), "r_mean": float(r_ood.mean()),
                          "n": len(r_ood)}
+        for name, aucs in shallow_aucs(X[train], X[test], ood, seed).items():
+            row[name].update(aucs)
         rows.append(row)
         print(json.dumps(row), flush=True)
         write_report(rows, dists, n_train, n_crops)  # after every seed
@@ -113,10 +137,11 @@ def plot(dists, path):
     fig.savefig(path, dpi=120)
 
 
-def to_markdown(rows, n_train, n_crops):
+def to_markdown(rows, n_train, n_crops, env=None, added=None):
     sets = [k for k in rows[0] if isinstance(rows[0][k], dict)]
     lines = ["| OOD set | n | mean R (OOD) | mean R (MNIST test) | A-score AUROC | "
-             "R-score AUROC | pixel L1 AUROC |", "|---|---|---|---|---|---|---|"]
+             "R-score AUROC | pixel L1 AUROC | IsolationForest AUROC | OC-SVM AUROC |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name in sets:
         cell = lambda key: np.mean([r[name][key] for r in rows])  # noqa: E731
         sd = lambda key: np.std([r[name][key] for r in rows])  # noqa: E731
@@ -125,7 +150,9 @@ def to_markdown(rows, n_train, n_crops):
             f"{np.mean([r['r_mean_normal_test'] for r in rows]):.1f} | "
             f"{cell('A-score'):.3f} ± {sd('A-score'):.3f} | "
             f"{cell('R-score'):.3f} ± {sd('R-score'):.3f} | "
-            f"{cell('pixel L1'):.3f} ± {sd('pixel L1'):.3f} |")
+            f"{cell('pixel L1'):.3f} ± {sd('pixel L1'):.3f} | "
+            + " | ".join(f"{cell(m):.3f} ± {sd(m):.3f}" if m in rows[0][name] else "n/a"
+                         for m in ("IsolationForest", "OC-SVM")) + " |")
     return "\n".join([
         "# AMA OOD-direction experiment: A-score vs R-score (a CPU miniature)",
         "",
@@ -137,12 +164,44 @@ def to_markdown(rows, n_train, n_crops):
         "A-score column ranks by -log A. **Miniature**, not the paper's CIFAR-10/SVHN "
         "setting.",
         "",
+        "IsolationForest (100 trees, random_state = seed) and OC-SVM (RBF, gamma='scale', "
+        "nu=0.1), untuned, are fit on the flattened pixels of the same training images "
+        "and scored on the same normal test images and OOD sets as AMA."
+        + (f" They were added afterwards with `--add-shallow` ({added}): same seeds, "
+           "splits and OOD sets; the AMA numbers are those of the original run."
+           if added else ""),
+        "",
         *lines,
         "",
         "![R distributions](ama_ood.png)",
         "",
-        environment(),
+        env or environment(),
     ])
+
+
+def add_shallow(seeds, n_train, n_crops):
+    """Fit only IsolationForest and OC-SVM on the recorded seeds; keep the md's own tail."""
+    path = RESULTS / "ama_ood.json"
+    record = json.loads(path.read_text())
+    rows = record["rows"]
+    old_md = (RESULTS / "ama_ood.md").read_text()
+    if ([r["seed"] for r in rows] != seeds or rows[0]["photo crops (textured)"]["n"] != n_crops
+            or f"AMA trained on {n_train} MNIST images" not in old_md):
+        raise ValueError("ama_ood.{json,md} were made with other seeds, --n-train or "
+                         "--n-crops; pass the run's own options with --add-shallow.")
+    for row in rows:
+        X, train, test, ood = data(row["seed"], n_train, n_crops)
+        for name, aucs in shallow_aucs(X[train], X[test], ood, row["seed"]).items():
+            if len(ood[name]) != row[name]["n"]:
+                raise ValueError(f"{name}: {len(ood[name])} images, the JSON {row[name]['n']}")
+            # New entries first, so that the JSON's diff only adds lines.
+            row[name] = {**aucs, **{k: v for k, v in row[name].items() if k not in aucs}}
+    record = {"shallow_added": environment(), **record}
+    path.write_text(json.dumps(record, indent=1))
+    tail = old_md.split(record["environment"], 1)[1]  # text written after the run
+    md = to_markdown(rows, n_train, n_crops, record["environment"], record["shallow_added"])
+    (RESULTS / "ama_ood.md").write_text(md + tail)
+    return md + tail
 
 
 def main(argv=None):
@@ -150,9 +209,15 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--n-train", type=int, default=1200)
     parser.add_argument("--n-crops", type=int, default=500)
+    parser.add_argument("--add-shallow", action="store_true",
+                        help="add IsolationForest and OC-SVM to the existing results of a run "
+                             "with these options, without refitting AMA")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     RESULTS.mkdir(exist_ok=True)
+    if args.add_shallow:
+        print(add_shallow(list(range(args.seeds)), args.n_train, args.n_crops))
+        return
     rows, dists = run(list(range(args.seeds)), args.n_train, args.n_crops)
     print(write_report(rows, dists, args.n_train, args.n_crops))
 

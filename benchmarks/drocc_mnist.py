@@ -21,13 +21,20 @@ scored on the second.  Pixels are normalised with the reference code's mean
    positives at 3 % false-positive rate over all negatives, for DROCC-LF,
    DROCC-OE, DeepSAD and a binary classifier (DeepBinaryClassifier).
 
+Beside them, IsolationForest (100 trees) and OC-SVM (RBF, gamma="scale",
+nu = 0.1) on the flattened normalised pixels, fit on the same training rows
+(the normal digit's first-half images; for OCLN the first-half 0s, as both
+are unsupervised) and scored on the same test sets.
+
 Hyperparameters are fixed in advance (below), never chosen on the test
 half; the final epoch is scored.  Epoch counts are far below the paper's
 (a miniature for 2 shared CPU cores).
 
     SKDEEPAD_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/drocc_mnist.py
 
-Writes ``benchmarks/results/drocc_mnist.{md,json}``.
+Writes ``benchmarks/results/drocc_mnist.{md,json}``.  ``--add-shallow`` (with the
+run's own options) fits only IsolationForest and OC-SVM on the same seeds and
+splits and adds them to an existing JSON and md.
 """
 
 import argparse
@@ -43,7 +50,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from skdeepad import DROCC, DROCCLF, DeepBinaryClassifier, DeepSAD, DeepSVDD
-from skdeepad._benchmark import environment
+from skdeepad._benchmark import environment, shallow_normality
 from skdeepad.datasets import load_mnist_test
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -61,6 +68,7 @@ SEQ_DROCC = dict(radius=16.0, gamma=2.0, lamda=0.5, ascent_step_size=0.1,
                  ascent_num_steps=10, lr=1e-3, batch_size=256, epochs=5, only_ce_epochs=0,
                  device="cpu")
 BASELINE_EPOCHS = dict(epochs=12, lr=1e-3, lr_milestones=(), device="cpu")
+SHALLOW = ("IsolationForest", "OC-SVM")
 
 
 class LSTMEncoder(nn.Module):
@@ -108,6 +116,20 @@ def one_vs_rest(X_a, d_a, X_b, d_b, normal_digits, seed):
     return rows
 
 
+def shallow_one_vs_rest(X_a, d_a, X_b, d_b, normal_digits, seed):
+    """IsolationForest and OC-SVM on the pixels of the same training and test images."""
+    rows = []
+    for digit in normal_digits:
+        train = X_a[d_a == digit]
+        for name, scores in shallow_normality(train, X_b, seed).items():
+            rows.append(dict(task="one-vs-rest", network="pixels", method=name,
+                             digit=int(digit), seed=seed,
+                             auc=100 * roc_auc_score(d_b != digit, -scores),
+                             n_train=len(train), n_test=len(X_b)))
+            print(rows[-1], flush=True)
+    return rows
+
+
 def half_zeros(X, rng):
     """Each image with a random half of its pixels set to black (the minimum)."""
     out = X.copy()
@@ -124,13 +146,38 @@ def recall_at_fpr(is_positive, scores, fpr=0.03):
     return float(tprs[fprs <= fpr].max())
 
 
-def ocln(X_a, d_a, X_b, d_b, seed, radius=None):
+def ocln_data(X_a, d_a, X_b, d_b, seed):
+    """Training rows and labels, test rows, positives and the number of far test rows."""
     train = X_a[(d_a == 0) | (d_a == 1)]
     y = np.where(d_a[(d_a == 0) | (d_a == 1)] == 1, -1, 0)   # 1s: limited negatives
     zeros, ones = X_b[d_b == 0], X_b[d_b == 1]
     close = half_zeros(zeros, np.random.RandomState(100 + seed))
     X_test = np.r_[zeros, ones, close]
     is_positive = np.r_[np.ones(len(zeros)), np.zeros(len(ones) + len(close))]
+    return train, y, X_test, is_positive, len(zeros) + len(ones)
+
+
+def ocln_row(name, seed, is_positive, scores, n_far, **extra):
+    return dict(task="ocln", method=name, seed=seed,
+                recall_at_3=100 * recall_at_fpr(is_positive, scores),
+                recall_at_5=100 * recall_at_fpr(is_positive, scores, 0.05),
+                recall_at_3_far_only=100 * recall_at_fpr(is_positive[:n_far], scores[:n_far]),
+                **extra)
+
+
+def shallow_ocln(X_a, d_a, X_b, d_b, seed):
+    """IsolationForest and OC-SVM fit on the training 0s (the 1s are labels they cannot use)."""
+    train, y, X_test, is_positive, n_far = ocln_data(X_a, d_a, X_b, d_b, seed)
+    rows = []
+    for name, scores in shallow_normality(train[y != -1], X_test, seed).items():
+        rows.append(ocln_row(name, seed, is_positive, scores, n_far,
+                             n_train=int((y != -1).sum()), n_test=len(X_test)))
+        print(rows[-1], flush=True)
+    return rows
+
+
+def ocln(X_a, d_a, X_b, d_b, seed, radius=None):
+    train, y, X_test, is_positive, n_far = ocln_data(X_a, d_a, X_b, d_b, seed)
     params = dict(IMAGE_DROCC, **({} if radius is None else {"radius": radius}))
     methods = {
         "DROCC-LF": lambda: DROCCLF(**params, **IMAGE_EPOCHS, random_state=seed),
@@ -146,13 +193,8 @@ def ocln(X_a, d_a, X_b, d_b, seed, radius=None):
             warnings.simplefilter("ignore")
             det.fit(train, y)
         scores = det.score_samples(X_test)
-        n_far = len(zeros) + len(ones)
-        rows.append(dict(
-            task="ocln", method=name, seed=seed,
-            recall_at_3=100 * recall_at_fpr(is_positive, scores),
-            recall_at_5=100 * recall_at_fpr(is_positive, scores, 0.05),
-            recall_at_3_far_only=100 * recall_at_fpr(is_positive[:n_far], scores[:n_far]),
-            seconds=time.perf_counter() - tic))
+        rows.append(ocln_row(name, seed, is_positive, scores, n_far,
+                             seconds=time.perf_counter() - tic))
         print(rows[-1], flush=True)
     return rows
 
@@ -163,22 +205,23 @@ def _cell(values):
 
 def to_markdown(rows, digits):
     lines = ["## One-vs-rest AUC (%) on the second half of the MNIST test split", "",
-             "| normal digit | DROCC CNN | DeepSVDD CNN | DROCC LSTM | DeepSVDD LSTM |",
-             "|---|---|---|---|---|"]
+             "| normal digit | DROCC CNN | DeepSVDD CNN | DROCC LSTM | DeepSVDD LSTM | "
+             "IsolationForest (pixels) | OC-SVM (pixels) |",
+             "|---|---|---|---|---|---|---|"]
     for d in digits:
         cells = []
-        for net in ("CNN", "LSTM"):
-            for m in ("DROCC", "DeepSVDD"):
-                v = [r["auc"] for r in rows if r["task"] == "one-vs-rest" and r["digit"] == d
-                     and r["network"] == net and r["method"] == m]
-                cells.append(_cell(v) if v else "n/a")
-        lines.append(f"| {d} | " + " | ".join([cells[0], cells[1], cells[2], cells[3]]) + " |")
+        for net, m in [("CNN", "DROCC"), ("CNN", "DeepSVDD"), ("LSTM", "DROCC"),
+                       ("LSTM", "DeepSVDD"), ("pixels", SHALLOW[0]), ("pixels", SHALLOW[1])]:
+            v = [r["auc"] for r in rows if r["task"] == "one-vs-rest" and r["digit"] == d
+                 and r["network"] == net and r["method"] == m]
+            cells.append(_cell(v) if v else "n/a")
+        lines.append(f"| {d} | " + " | ".join(cells) + " |")
     lines += ["", "## OCLN: digit 0 vs limited 1s, half-zeros as close negatives (recall %, "
               "paper Sec. 5.2.1)", "",
               "| method | recall @ 3 % FPR | recall @ 5 % FPR | recall @ 3 % FPR, 1s only "
               "(no close negatives) | paper recall @ 3 % |", "|---|---|---|---|---|"]
     paper = {"DROCC-LF": "99.4", "DROCC-OE": "98.16", "DeepSAD": "90.91",
-             "binary classifier": "54"}
+             "binary classifier": "54", SHALLOW[0]: "n/a", SHALLOW[1]: "n/a"}
     for m in paper:
         sel = [r for r in rows if r["task"] == "ocln" and r["method"] == m]
         if sel:
@@ -188,29 +231,17 @@ def to_markdown(rows, digits):
     return "\n".join(lines)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--digits", type=int, nargs="*", default=[3, 8])
-    parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--skip-one-vs-rest", action="store_true")
-    parser.add_argument("--ocln-radius", type=float, default=None,
-                        help="DROCC-LF/OE radius for the OCLN part (default: 16)")
-    parser.add_argument("--out", default="drocc_mnist")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    rows = []
-    for seed in range(args.seeds):
-        X_a, d_a, X_b, d_b = load(seed)
-        rows += ocln(X_a, d_a, X_b, d_b, seed, args.ocln_radius)
-        if not args.skip_one_vs_rest:
-            rows += one_vs_rest(X_a, d_a, X_b, d_b, args.digits, seed)
-    text = (
+def report(args, data):
+    """The markdown of a run (``data`` as in the JSON)."""
+    rows = data["rows"]
+    added = data.get("shallow_added")
+    return (
         "# DROCC on MNIST: CNN, LSTM on rows, OCLN (a CPU miniature)\n\n"
         f"Command: `OMP_NUM_THREADS=1 SKDEEPAD_DATA=../shared/data python "
         f"benchmarks/drocc_mnist.py --seeds {args.seeds}"
         + (" --skip-one-vs-rest" if args.skip_one_vs_rest else "")
         + (f" --ocln-radius {args.ocln_radius}" if args.ocln_radius else "")
-        + f" --out {args.out}`\n\n"
+        + (f" --out {args.out}" if args.out != "drocc_mnist" else "") + "`\n\n"
         + (f"OCLN radius of DROCC-LF/OE: {args.ocln_radius}.\n\n" if args.ocln_radius else "")
         +
         "MINIATURE: MNIST *test* split only (the package ships no training split), cut "
@@ -221,12 +252,69 @@ def main():
         "than the paper. Settings fixed in advance: DROCC images "
         f"{IMAGE_DROCC}; sequences {SEQ_DROCC}; DeepSVDD/DeepSAD/binary classifier "
         f"{BASELINE_EPOCHS}. Scores of the final epoch.\n\n"
-        + to_markdown(rows, args.digits) + "\n\n" + environment() + "\n"
+        "IsolationForest (100 trees, random_state = seed) and OC-SVM (RBF, gamma='scale', "
+        "nu=0.1), untuned, on the flattened normalised pixels: fit on the same training "
+        "rows as the deep methods (the normal digit's first-half images; for OCLN the "
+        "first-half 0s only, the labeled 1s being unusable by these unsupervised methods) "
+        "and scored on the same test sets."
+        + (f" They were added afterwards with `--add-shallow` ({added}): same seeds, "
+           "same splits, the deep numbers are those of the original run." if added else "")
+        + "\n\n" + to_markdown(rows, [] if args.skip_one_vs_rest else args.digits)
+        + "\n\n" + data["environment"] + "\n"
     )
+
+
+def add_shallow(args, path):
+    """Fit only IsolationForest and OC-SVM on the recorded run's seeds and splits."""
+    data = json.loads(path.read_text())
+    deep = [r for r in data["rows"] if r["method"] not in SHALLOW]
+    seeds = sorted({r["seed"] for r in deep})
+    digits = sorted({r["digit"] for r in deep if r["task"] == "one-vs-rest"})
+    expected = [] if args.skip_one_vs_rest else sorted(args.digits)
+    if seeds != list(range(args.seeds)) or digits != expected:
+        raise ValueError(f"{path} holds seeds {seeds} and digits {digits}; the options give "
+                         f"seeds {list(range(args.seeds))} and digits {expected}. Pass the "
+                         "run's own options with --add-shallow.")
+    rows = []
+    for seed in seeds:
+        X_a, d_a, X_b, d_b = load(seed)
+        rows += shallow_ocln(X_a, d_a, X_b, d_b, seed)
+        if digits:
+            rows += shallow_one_vs_rest(X_a, d_a, X_b, d_b, digits, seed)
+    # New entries first, so that the JSON's diff only adds lines.
+    return {"shallow_added": environment(), **data, "rows": rows + deep}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--digits", type=int, nargs="*", default=[3, 8])
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--skip-one-vs-rest", action="store_true")
+    parser.add_argument("--ocln-radius", type=float, default=None,
+                        help="DROCC-LF/OE radius for the OCLN part (default: 16)")
+    parser.add_argument("--out", default="drocc_mnist")
+    parser.add_argument("--add-shallow", action="store_true",
+                        help="add IsolationForest and OC-SVM to the existing results of a run "
+                             "with these options, without refitting the deep models")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    json_path = RESULTS / f"{args.out}.json"
+    if args.add_shallow:
+        data = add_shallow(args, json_path)
+    else:
+        rows = []
+        for seed in range(args.seeds):
+            X_a, d_a, X_b, d_b = load(seed)
+            rows += ocln(X_a, d_a, X_b, d_b, seed, args.ocln_radius)
+            rows += shallow_ocln(X_a, d_a, X_b, d_b, seed)
+            if not args.skip_one_vs_rest:
+                rows += one_vs_rest(X_a, d_a, X_b, d_b, args.digits, seed)
+                rows += shallow_one_vs_rest(X_a, d_a, X_b, d_b, args.digits, seed)
+        data = {"environment": environment(), "rows": rows}
+    text = report(args, data)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.out}.md").write_text(text)
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(
-        {"environment": environment(), "rows": rows}, indent=1))
+    json_path.write_text(json.dumps(data, indent=1))
     print(text)
 
 

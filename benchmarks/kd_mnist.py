@@ -33,12 +33,16 @@ test split, shrunk to run in about 25 minutes on one shared CPU core:
   accuracy on P's held-out half (pooled features), brittleness (Eq. 2) of
   both students on the normal training data, seconds per student epoch.
 
-Then the paper's three claims are tested on the per-teacher means.
+Then the paper's three claims are tested on the per-teacher means.  As a
+reference without any teacher, IsolationForest (100 trees) and OC-SVM (RBF,
+gamma="scale", nu = 0.1) on the raw pixels of the same training and test
+images of every scenario.
 
 Run::
 
     SKDEEPAD_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/kd_mnist.py
     python benchmarks/kd_mnist.py --report-only     # rebuild tables from the JSON
+    python benchmarks/kd_mnist.py --add-shallow     # IF / OC-SVM rows for an old JSON
 
 Writes ``benchmarks/results/kd_mnist.{md,json,png}``.
 """
@@ -56,7 +60,7 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
 from skdeepad import KDStudentTeacher
-from skdeepad._benchmark import environment
+from skdeepad._benchmark import environment, shallow_normality
 from skdeepad.datasets import load_mnist_test
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -64,6 +68,7 @@ RESULTS = pathlib.Path(__file__).parent / "results"
 WIDTHS = (8, 16, 32, 64)  # 1/8 of cifar10-fast's (64, 128, 256, 512)
 PAPER_LR, PAPER_EPOCHS = 1e-5, 20
 PILOT_LRS = (1e-5, 1e-4, 1e-3, 1e-2)
+SHALLOW = ("IsolationForest", "OC-SVM")
 
 #: (key, label, paper row of Tables 8 / 9 it stands in for)
 TEACHERS = [
@@ -172,10 +177,23 @@ def pilot(args, X, digits, aux_X, aux_y):
     return float(best), means
 
 
-def run_config(args, seed, c, mode, key, X, digits, idx, backbones, tuned_lr):
+def seeded_scenario(args, seed, c, mode, idx, digits):
+    """The scenario of (seed, c, mode): the same images for every teacher."""
     rng = np.random.RandomState(10_000 * seed + 10 * c + (mode == "multimodal"))
-    train, test, y_test, is_normal = scenario(idx, digits, c, mode, args.n_train, args.n_test,
-                                              rng)
+    return scenario(idx, digits, c, mode, args.n_train, args.n_test, rng)
+
+
+def shallow_records(args, seed, c, mode, X, digits, idx):
+    """IsolationForest and OC-SVM on the raw pixels of the scenario's images."""
+    train, test, y_test, _ = seeded_scenario(args, seed, c, mode, idx, digits)
+    return [{"seed": seed, "digit": int(c), "mode": mode, "method": name,
+             "n_train": len(train), "n_test": len(test),
+             "auc": 100 * roc_auc_score(y_test, -scores)}
+            for name, scores in shallow_normality(X[train], X[test], seed).items()]
+
+
+def run_config(args, seed, c, mode, key, X, digits, idx, backbones, tuned_lr):
+    train, test, y_test, is_normal = seeded_scenario(args, seed, c, mode, idx, digits)
     fit_kwargs = {}
     if key == "supervised":
         pre = idx["pre"][:args.sup_pool]
@@ -301,6 +319,37 @@ def complete_blocks(records):
     return [r for rows in blocks.values() if len(rows) == len(TEACHERS) for r in rows]
 
 
+def shallow_means(data, records, mode):
+    """Mean and std AUC of each shallow method over the scenarios kept in ``records``."""
+    kept = {(r["seed"], r["digit"], r["mode"]) for r in records}
+    out = {}
+    for name in SHALLOW:
+        v = [r["auc"] for r in data.get("shallow", []) if r["method"] == name
+             and r["mode"] == mode and (r["seed"], r["digit"], r["mode"]) in kept]
+        if v:
+            out[name] = (float(np.mean(v)), float(np.std(v)))
+    return out
+
+
+def add_shallow(data, X, digits):
+    """IsolationForest and OC-SVM records for every complete scenario of a recorded run."""
+    args = argparse.Namespace(**data["args"])
+    blocks = {}
+    for r in complete_blocks(data["records"]):
+        blocks.setdefault((r["seed"], r["digit"], r["mode"]), r)
+    shallow = []
+    for (seed, c, mode), rec in blocks.items():
+        new = shallow_records(args, seed, c, mode, X, digits, splits(seed, digits))
+        if any((q["n_train"], q["n_test"]) != (rec["n_train"], rec["n_test"]) for q in new):
+            raise ValueError(f"scenario {(seed, c, mode)}: recomputed sizes "
+                             f"{new[0]['n_train']}/{new[0]['n_test']} differ from the recorded "
+                             f"{rec['n_train']}/{rec['n_test']}")
+        shallow += new
+        print(new, flush=True)
+    # New entries first, so that the JSON's diff only adds lines.
+    return {"shallow_added": environment(), "shallow": shallow, **data}
+
+
 def report(data):
     records = complete_blocks(data["records"])
     agg = aggregate(records)
@@ -350,7 +399,20 @@ def report(data):
                 f"{fmt(a['maha_full_auc'])} | {fmt(a['maha_diag_auc'])} | {fmt(a['mean_auc'])} | "
                 f"{fmt(a['probe_acc'])} | {a['brittleness'][0]:.3g} | "
                 f"{a['brittleness_tuned'][0]:.3g} | {paper} |")
+        for name, (mean, std) in shallow_means(data, records, mode).items():
+            lines.append(f"| {name} on raw pixels (no teacher) | **{mean:.1f} ± {std:.1f}** "
+                         "(its own AUC) |" + " — |" * 8)
         lines.append("")
+    if data.get("shallow"):
+        lines += [
+            "IsolationForest (100 trees, random_state = seed) and OC-SVM (RBF, gamma='scale', "
+            "nu=0.1), untuned, are fit on the raw pixels of the same training images and "
+            "scored on the same test images as the KD students, scenario by scenario; their "
+            "AUC stands in the first column (they have no teacher, student or features)."
+            + (f" They were added afterwards with `--add-shallow` ({data['shallow_added']}): "
+               "same seeds and scenarios (the recomputed scenario sizes match the recorded "
+               "ones), the other numbers are those of the original run."
+               if data.get("shallow_added") else ""), ""]
     claim_lines, _ = claims(agg)
     lines += ["## The paper's three claims on this miniature", "",
               "(1) KD and Mahalanobis AUC correlate across teachers; (2) KD beats Mahalanobis "
@@ -392,7 +454,9 @@ def report(data):
     return "\n".join(lines) + "\n", agg
 
 
-def plot(agg, path):
+def plot(agg, path, shallow=None):
+    """``shallow``: {(mode, method): mean AUC} of the teacher-free references."""
+    shallow = shallow or {}
     import matplotlib
 
     matplotlib.use("Agg")
@@ -415,6 +479,11 @@ def plot(agg, path):
                                      label=f"{key} ({mode[:3]})")
                 axes[row, 1].scatter(a[bcol][0], a[col][0], c=color, marker=markers[mode], s=60)
         axes[row, 0].plot([40, 100], [40, 100], "k--", lw=0.8)
+        for mode, ls in (("unimodal", ":"), ("multimodal", "-.")):
+            for name, color in zip(SHALLOW, ("0.3", "0.6")):
+                if (mode, name) in shallow:
+                    axes[row, 0].axhline(shallow[(mode, name)], color=color, ls=ls, lw=1,
+                                         label=f"{name}, pixels ({mode[:3]})")
         axes[row, 0].set(xlabel="Mahalanobis (full) AUC %", ylabel="KD AUC %",
                          title=f"KD vs Mahalanobis ({title})")
         axes[row, 1].set(xscale="log", xlabel="brittleness (Eq. 2)", ylabel="KD AUC %",
@@ -441,16 +510,23 @@ def main():
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--speed-only", action="store_true",
                         help="measure the full-width speed into the JSON, then report")
+    parser.add_argument("--add-shallow", action="store_true",
+                        help="add IsolationForest and OC-SVM on the recorded scenarios to the "
+                             "JSON (nothing else refitted), then report")
     args = parser.parse_args()
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", category=UserWarning)
     RESULTS.mkdir(exist_ok=True)
     json_path = RESULTS / f"{args.output}.json"
-    if args.report_only or args.speed_only:
+    if args.report_only or args.speed_only or args.add_shallow:
         data = json.loads(json_path.read_text())
         if args.speed_only:
             X, digits, _, _ = load_data()
             data["speed_full"] = speed_full_width(X, digits)
+            json_path.write_text(json.dumps(data, indent=1))
+        if args.add_shallow:
+            X, digits, _, _ = load_data()
+            data = add_shallow(data, X, digits)
             json_path.write_text(json.dumps(data, indent=1))
     else:
         start = time.perf_counter()
@@ -458,10 +534,10 @@ def main():
         tuned_lr, pilot_table = pilot(args, X, digits, aux_X, aux_y)
         print(f"tuned lr: {tuned_lr:g}", flush=True)
         data = {"args": vars(args), "tuned_lr": tuned_lr, "pilot": pilot_table,
-                "records": [], "environment": environment(),
+                "records": [], "shallow": [], "environment": environment(),
                 "command": "python benchmarks/kd_mnist.py " + " ".join(
                     f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                    if k not in ("report_only", "output"))}
+                    if k not in ("report_only", "speed_only", "add_shallow", "output"))}
         for seed in range(args.seeds):
             idx = splits(seed, digits)
             backbones = pretrained_classifiers(args, seed, X, digits, idx, aux_X, aux_y)
@@ -479,13 +555,17 @@ def main():
                               f"({rec['fit_s']:.1f} s)", flush=True)
                         data["total_s"] = time.perf_counter() - start
                         json_path.write_text(json.dumps(data, indent=1))
+                    data["shallow"] += shallow_records(args, seed, c, mode, X, digits, idx)
         data["speed_full"] = speed_full_width(X, digits)
         data["total_s"] = time.perf_counter() - start
         json_path.write_text(json.dumps(data, indent=1))
     data.setdefault("speed_full", (float("nan"), 0))
     text, agg = report(data)
     (RESULTS / f"{args.output}.md").write_text(text)
-    plot(agg, RESULTS / f"{args.output}.png")
+    records = complete_blocks(data["records"])
+    shallow = {(mode, name): m[0] for mode in ("unimodal", "multimodal")
+               for name, m in shallow_means(data, records, mode).items()}
+    plot(agg, RESULTS / f"{args.output}.png", shallow)
     print(text)
 
 

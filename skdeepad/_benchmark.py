@@ -167,3 +167,25 @@ def main(argv=None):
     print(to_markdown(results, tasks, methods))
     print("\n" + environment())
     return 0
+
+
+def shallow_methods(seed):
+    """Fresh IsolationForest and OC-SVM, the shallow methods every results table carries.
+
+    ``IsolationForest(random_state=seed)`` (100 trees, 256 sub-samples) and
+    ``OneClassSVM(gamma="scale", nu=0.1)``, both untuned.
+    """
+    return {"IsolationForest": IsolationForest(random_state=seed),
+            "OC-SVM": OneClassSVM(gamma="scale", nu=0.1)}
+
+
+def shallow_normality(X_train, X_test, seed):
+    """Normality scores (higher = more normal) of :func:`shallow_methods` on ``X_test``.
+
+    Both are fit on ``X_train``; images (any trailing shape) are flattened
+    to raw-pixel rows.  Returns ``{"IsolationForest": scores, "OC-SVM": scores}``.
+    """
+    X_train = np.asarray(X_train).reshape(len(X_train), -1)
+    X_test = np.asarray(X_test).reshape(len(X_test), -1)
+    return {name: est.fit(X_train).score_samples(X_test)
+            for name, est in shallow_methods(seed).items()}
