@@ -37,7 +37,6 @@ _ARBITRARY_Y = (
     "check_positive_only_tag_during_fit",
     "check_estimators_dtypes",
     "check_dtype_object",
-    "check_estimators_pickle",
     "check_f_contiguous_array_estimator",
     "check_methods_sample_order_invariance",
     "check_methods_subset_invariance",
@@ -243,16 +242,12 @@ def _expected_failed_checks(estimator):
     expected = {**{name: _REASON for name in _ARBITRARY_Y}, **float32}
     if isinstance(estimator, SSAD):
         expected.update({name: _REASON for name in _ARBITRARY_Y_SSAD})
-        del expected["check_estimators_pickle"]  # SSAD's pickle check passes no y
-    if isinstance(estimator, KDStudentTeacher):
-        # The pickle check's y (make_blobs, 0/1) happens to be valid partial labels.
-        del expected["check_estimators_pickle"]
-    if isinstance(estimator, StackedEnsemble):
-        # Passes: the pickle check's y happens to be valid partial labels here.
-        del expected["check_estimators_pickle"]
     if isinstance(estimator, DeepBinaryClassifier):
         expected.update({name: "fits without y, but the classifier needs labeled "
                                "anomalies (y == -1)" for name in _NO_Y})
+        # The pickle check's y (make_blobs, 0/1) is valid partial labels, which
+        # the other estimators accept, but it holds no anomaly for the classifier.
+        expected["check_estimators_pickle"] = "the check's y has no labeled anomaly (y == -1)"
     return expected
 
 
