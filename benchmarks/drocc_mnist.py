@@ -82,6 +82,17 @@ class LSTMEncoder(nn.Module):
         return self.lstm(x)[0][:, -1]
 
 
+def seeded_lstm_encoder(seed):
+    """An LSTMEncoder whose initial weights come from ``seed``, not the global RNG.
+
+    DeepSVDD keeps a user network's weights as given, so without this the
+    baseline would differ from run to run.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return LSTMEncoder()
+
+
 def load(seed=0):
     X, digits = load_mnist_test()
     X = (X.astype(np.float32) / 255 - 0.1307) / 0.3081
@@ -99,8 +110,8 @@ def one_vs_rest(X_a, d_a, X_b, d_b, normal_digits, seed):
             ("CNN", lambda: DROCC(**IMAGE_DROCC, **IMAGE_EPOCHS, random_state=seed)),
             ("CNN", lambda: DeepSVDD(pretrain_epochs=6, random_state=seed, **BASELINE_EPOCHS)),
             ("LSTM", lambda: DROCC(**SEQ_DROCC, random_state=seed)),
-            ("LSTM", lambda: DeepSVDD(network=LSTMEncoder(), pretrain=False, random_state=seed,
-                                      **BASELINE_EPOCHS)),
+            ("LSTM", lambda: DeepSVDD(network=seeded_lstm_encoder(seed), pretrain=False,
+                                      random_state=seed, **BASELINE_EPOCHS)),
         ]:
             det = make()
             Xtr, Xte = (train, X_b) if kind == "CNN" else (train[:, 0], X_b[:, 0])
