@@ -31,6 +31,7 @@ from ._deep_sad import init_center
 from ._train import batch_slices
 from .base import BaseDeepDetector
 from .networks import ResNet26, add_residual_adapters, he_init
+from .networks._batchnorm import batch_norm_layers, recalibrate_batch_norm
 
 __all__ = ["ADRA", "MomentumSGD", "bce_loss", "hsc_loss", "l2sp_penalty", "pseudo_huber"]
 
@@ -528,38 +529,25 @@ class ADRA(BaseDeepDetector):
         self.history_ = self._train(loss_fn, [self.network_], (X_normal,), valid=valid,
                                     step=self._balanced_step(loss_fn, X_corpus, penalty),
                                     params=params)
-        if self.recalibrate_bn:
-            self._recalibrate_batch_norm(X_normal, X_corpus)
+        if self.recalibrate_bn and batch_norm_layers(self.network_):
+            recalibrate_batch_norm(self.network_,
+                                   self._recalibration_batches(X_normal, X_corpus))
         if self.unsupervised_:
             self._warn_if_collapsed(X_normal)
 
-    def _recalibrate_batch_norm(self, X_normal, X_corpus):
-        """Re-estimate BatchNorm statistics at the final weights (no gradient, no update).
+    def _recalibration_batches(self, X_normal, X_corpus):
+        """The batches that re-estimate BatchNorm statistics at the final weights.
 
-        One pass over the normal rows in training-mode batches completed by
-        corpus rows, as in training, with cumulative averages instead of the
-        exponential moving average.  The moving average lags behind the
-        weights; after a short schedule the gap can invert the scores.
+        One pass over the normal rows, reshuffled, each batch completed by
+        corpus rows as in training.  The moving average training leaves lags
+        behind the weights; after a short schedule the gap can invert the
+        scores.
         """
-        norms = [m for m in self.network_.modules()
-                 if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-        if not norms:
-            return
-        momenta = [m.momentum for m in norms]
-        for m in norms:
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average over the pass
         draw = _corpus_sampler(len(X_corpus), X_corpus.device) if len(X_corpus) else None
-        self.network_.train()
         perm = torch.randperm(len(X_normal), device=X_normal.device)
-        with torch.no_grad():
-            for a, b in batch_slices(len(X_normal), self.batch_size):
-                x = X_normal[perm[a:b]]
-                if draw is not None:
-                    x = torch.cat([x, X_corpus[draw(len(x))]])
-                self.network_(x)
-        for m, momentum in zip(norms, momenta):
-            m.momentum = momentum
+        for a, b in batch_slices(len(X_normal), self.batch_size):
+            x = X_normal[perm[a:b]]
+            yield x if draw is None else torch.cat([x, X_corpus[draw(len(x))]])
 
     def _objective(self, center):
         """The batch loss ``loss_fn(x, corpus) -> scalar`` (Eq. 1 or BCE)."""

@@ -17,19 +17,18 @@ magnitudes ``|df/dx_j|``, and the projection by the one-dimensional search
 of Proposition 1.  The score is the logit ``f(x)`` (higher = more normal).
 """
 
-import contextlib
 import numbers
-from functools import partial
 import warnings
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
-from torch import nn
 
 from ._autoencoder import user_network
 from ._train import gradient_step
 from .base import BaseDeepDetector, _check_positive_ints
+from .networks._batchnorm import batch_norm_momentum
 from .networks._drocc_nets import make_drocc_network
 
 __all__ = [
@@ -224,22 +223,6 @@ def adversarial_search(network, x, project, *, step_size, n_steps, project_every
             if (i + 1) % project_every == 0:
                 h = project(h)
     return (x + project(h)).detach()
-
-
-@contextlib.contextmanager
-def _frozen_batch_norm_statistics(module):
-    """BatchNorm keeps normalising with batch statistics (training mode) but
-    does not fold the batches into its running statistics."""
-    norms = [m for m in module.modules()
-             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.momentum = 0.0  # running <- 1 * running + 0 * batch
-    try:
-        yield
-    finally:
-        for m, momentum in zip(norms, momenta):
-            m.momentum = momentum
 
 
 class DROCC(BaseDeepDetector):
@@ -538,7 +521,7 @@ class DROCC(BaseDeepDetector):
         if adversarial:
             positives = x[targets == 1]
             if len(positives):
-                with _frozen_batch_norm_statistics(self.network_):
+                with batch_norm_momentum(self.network_, 0.0):  # statistics paused
                     negatives = self._negatives(positives)
                     adv_logits = self._logit(negatives)
         return drocc_loss(logits, targets, adv_logits, self.lamda)

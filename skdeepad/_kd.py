@@ -45,6 +45,7 @@ from ._autoencoder import reconstruction_error
 from ._train import batch_slices, gradient_step
 from .base import INFERENCE_BATCH_SIZE, BaseDeepDetector
 from .networks import MLP, EncoderDecoder, KDResNet, KDResNetDecoder, MLPDecoder
+from .networks._batchnorm import recalibrate_batch_norm
 from .utils._labels import check_partial_labels
 
 __all__ = [
@@ -129,25 +130,6 @@ def _output_dim(module, x, name):
             f"of pooled features; it returned shape {tuple(out.shape)}."
         )
     return int(out.shape[1])
-
-
-def _calibrate_batchnorm(module, X, batch_size):
-    """Set every BatchNorm's running statistics to the exact mean/variance of
-    its inputs over ``X`` (no weight is changed)."""
-    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        return
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over the batches
-    module.train()
-    with torch.no_grad():
-        for a, b in batch_slices(len(X), batch_size):
-            module(X[a:b])
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
-    module.eval()
 
 
 def _gaussian(Z, rcond=1e-6):
@@ -514,7 +496,8 @@ class KDStudentTeacher(BaseDeepDetector):
         elif head is None:
             head = nn.Linear(dim, self.head_dim).to(self.device_)
         if random_weights:
-            _calibrate_batchnorm(backbone, normal, self.batch_size)
+            recalibrate_batch_norm(backbone, (normal[a:b] for a, b in
+                                              batch_slices(len(normal), self.batch_size)))
         self.teacher_ = nn.Sequential(backbone, head).requires_grad_(False).eval()
 
         # 3. The student regresses the (fixed, precomputed) teacher outputs on

@@ -8,7 +8,6 @@ from sklearn.metrics import roc_auc_score
 
 from skdeepad import DROCC, DROCCLF
 from skdeepad._drocc import (
-    _frozen_batch_norm_statistics,
     adversarial_search,
     drocc_loss,
     gradient_sigma,
@@ -26,6 +25,7 @@ from skdeepad.datasets import (
     make_sphere_manifold,
 )
 from skdeepad.networks import DROCCLSTM, DROCCMLP, DROCCLeNet
+from skdeepad.networks._batchnorm import batch_norm_momentum
 
 FAST = dict(epochs=6, only_ce_epochs=2, ascent_num_steps=3, batch_size=32,
             device="cpu", random_state=0)
@@ -113,7 +113,7 @@ def test_search_leaves_parameters_untouched_and_batch_norm_statistics_frozen():
     net = DROCCLeNet((1, 28, 28)).train()
     x = torch.randn(8, 1, 28, 28)
     stats = {k: v.clone() for k, v in net.state_dict().items()}
-    with _frozen_batch_norm_statistics(net):
+    with batch_norm_momentum(net, 0.0):
         adversarial_search(net, x, lambda h: project_annulus(h, 5.0, 2.0), step_size=0.1,
                            n_steps=3, project_every=10)
     assert all(p.grad is None for p in net.parameters())

@@ -53,3 +53,26 @@ def test_mlp_inference_folds_batchnorm_exactly():
             folded = net(x)
         unfolded = net(x)  # grad mode: the plain Sequential
         torch.testing.assert_close(folded, unfolded.detach(), rtol=1e-4, atol=1e-5)
+
+
+def test_recalibrate_batch_norm_sets_exact_statistics_and_restores_momentum():
+    """Running mean/var become the exact averages over the batches; momentum comes back."""
+    from skdeepad.networks._batchnorm import batch_norm_momentum, recalibrate_batch_norm
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4, momentum=0.3))
+    X = torch.randn(60, 3)
+    recalibrate_batch_norm(net, (X[a:a + 20] for a in range(0, 60, 20)))
+    bn = net[1]
+    with torch.no_grad():
+        h = net[0](X)
+    # cumulative average of the three per-batch statistics (unbiased variance)
+    means = torch.stack([h[a:a + 20].mean(0) for a in range(0, 60, 20)])
+    variances = torch.stack([h[a:a + 20].var(0) for a in range(0, 60, 20)])
+    torch.testing.assert_close(bn.running_mean, means.mean(0))
+    torch.testing.assert_close(bn.running_var, variances.mean(0))
+    assert bn.momentum == 0.3 and not net.training
+    net.train()
+    with batch_norm_momentum(net, 0.0):
+        net(X + 5.0)
+    torch.testing.assert_close(bn.running_mean, means.mean(0))
