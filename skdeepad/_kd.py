@@ -42,7 +42,7 @@ from sklearn.utils.validation import (
 from torch import nn
 
 from ._autoencoder import reconstruction_error
-from ._train import batch_slices, gradient_step
+from ._train import batch_slices
 from .base import INFERENCE_BATCH_SIZE, BaseDeepDetector
 from .networks import MLP, EncoderDecoder, KDResNet, KDResNetDecoder, MLPDecoder
 from .networks._batchnorm import recalibrate_batch_norm
@@ -91,18 +91,6 @@ def _autoencoder_loss(autoencoder, x, noise_std):
 
 
 # --------------------------------------------------------------- helpers
-def _at_lr(lr, loss_fn):
-    """Step factory for ``_train``: the plain gradient step at ``lr`` instead of
-    the estimator's ``lr`` (teacher pretraining has its own learning rate)."""
-
-    def make_step(optimizer):
-        for group in optimizer.param_groups:
-            group["lr"] = group["initial_lr"] = lr
-        return gradient_step(loss_fn, optimizer)
-
-    return make_step
-
-
 def _build_module(value, name, input_shape, device):
     """A fresh copy of a user module, or the module a callable builds."""
     if isinstance(value, nn.Module):
@@ -645,7 +633,7 @@ class KDStudentTeacher(BaseDeepDetector):
                 "give validation_fraction as well."
             )
         history = self._train(loss_fn, [model], data, valid=valid_data, epochs=epochs,
-                              step=_at_lr(self.pretrain_lr, loss_fn),
+                              lr=self.pretrain_lr,
                               desc=f"KDStudentTeacher teacher ({task})")
         return history, (bottleneck if self._use_bottleneck() else None)
 

@@ -362,7 +362,7 @@ class BaseDeepEstimator(BaseEstimator):
     # ------------------------------------------------------- training glue
     def _train(self, loss_fn, modules, data, *, valid=None, epochs=None, step=None,
                params=None, desc=None, on_epoch_end=None, sample_weights=None,
-               lr_milestones=None):
+               lr=None, lr_milestones=None):
         """Train ``modules`` on ``loss_fn`` with this estimator's settings.
 
         Builds the optimizer (``optimizer``, ``lr``, ``weight_decay``) over
@@ -371,14 +371,15 @@ class BaseDeepEstimator(BaseEstimator):
         :func:`skdeepad._train.train_loop`.  ``step`` may replace the plain
         gradient step: ``step(optimizer) -> (batch, epoch) -> loss``;
         ``sample_weights`` replaces shuffling by weighted sampling with
-        replacement; ``lr_milestones`` overrides the parameter of that name
-        (for methods that resolve it at fit time).
+        replacement; ``lr`` and ``lr_milestones`` override the parameters of
+        those names (for a second task with its own learning rate, or
+        milestones resolved at fit time).
 
         Returns the per-epoch history (list of dicts).
         """
         if params is None:
             params = [p for m in modules for p in m.parameters() if p.requires_grad]
-        optimizer = make_optimizer(self.optimizer, params, lr=self.lr,
+        optimizer = make_optimizer(self.optimizer, params, lr=self.lr if lr is None else lr,
                                    weight_decay=self.weight_decay)
         milestones = list((self.lr_milestones if lr_milestones is None else lr_milestones)
                           or ())
