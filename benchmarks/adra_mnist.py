@@ -67,6 +67,23 @@ RESULTS = pathlib.Path(__file__).parent / "results"
 PAPER_TABLE1 = {"kNN-AD": 92.5, "ADRA K=1": 98.3, "ADRA K=2": 98.8}
 PAPER_TABLE2_AP = {"finetune": 66.7, "L2-SP": 68.5, "ADRA K=2": 72.7}
 
+#: Reruns that change one setting, reported beside the main run:
+#: output suffix -> settings -> (row label, sentence).
+VARIANTS = {
+    "_halfA": lambda st: (
+        "pretrained on MNIST half A",
+        f"Second pretraining task: the same ResNet26 pretrained for {st['pretrain_epochs']} "
+        "epochs on MNIST half A (5,000 images of all ten digits, disjoint from half B; the "
+        "spec's first variant, closer to the AD domain than `load_digits`, as ImageNet is to "
+        "CIFAR), everything else equal."),
+    "_long": lambda st: (
+        f"{st['epochs']} epochs",
+        f"Training length: the same arms trained for {st['epochs']} epochs (about "
+        f"{4 * st['epochs']} SGD steps instead of 40; drops at 2/3 and 5/6), everything else "
+        "equal, on digits fixed before the run (the first three). It tests whether the "
+        "main run's short schedule explains the gap to the paper."),
+}
+
 ARMS = ["IsolationForest", "OneClassSVM", "scratch", "kNN-AD", "finetune", "L2-SP",
         "ADRA K=1", "ADRA K=2", "ADRA K=2, crops-only corpus"]
 
@@ -261,28 +278,28 @@ def report(output):
             verdict = "holds" if means[a] >= means[b] else "does not hold"
             lines.append(f"- {a} >= {b}: {means[a]:.1f} vs {means[b]:.1f}, {verdict} "
                          f"({wins(a, b)}/{len(digits)} digits)")
-    half = RESULTS / f"{output}_halfA.json"
-    if half.exists():  # the spec's first variant of task A: MNIST half A as pretraining data
-        other = json.loads(half.read_text())
+    for suffix, describe in VARIANTS.items():  # reruns that change one setting
+        path = RESULTS / f"{output}{suffix}.json"
+        if not path.exists():
+            continue
+        other = json.loads(path.read_text())
         pairs = {(r["digit"], r["seed"]) for r in other["runs"]}
-        half_arms = [a for a in arms if any(r["arm"] == a for r in other["runs"])]
+        var_arms = [a for a in arms if any(r["arm"] == a for r in other["runs"])]
 
         def mean_on(rs, arm):
             vals = [r["auc"] for r in rs if r["arm"] == arm and (r["digit"], r["seed"]) in pairs]
             return f"{np.mean(vals):.1f}" if vals else "–"
 
-        lines += ["", "Second pretraining task: the same ResNet26 pretrained for "
-                  f"{other['settings']['pretrain_epochs']} epochs on MNIST half A (5,000 "
-                  "images of all ten digits, disjoint from half B; the spec's first variant, "
-                  "closer to the AD domain than `load_digits`, as ImageNet is to CIFAR), "
-                  "everything else equal. Mean AUC (%) on the (digit, seed) pairs of that "
-                  f"run ({len(pairs)} pairs: digits "
-                  f"{sorted({d for d, _ in pairs})}, seeds {sorted({sd for _, sd in pairs})}):",
-                  "", "| pretraining | " + " | ".join(half_arms) + " |",
-                  "|---|" + "---|" * len(half_arms),
-                  "| load_digits | " + " | ".join(mean_on(runs, a) for a in half_arms) + " |",
-                  "| MNIST half A | " + " | ".join(mean_on(other["runs"], a)
-                                                   for a in half_arms) + " |"]
+        label, text = describe(other["settings"])
+        lines += ["", f"{text} Mean AUC (%) on the (digit, seed) pairs of that run "
+                  f"(`{output}{suffix}.json`; digits {sorted({d for d, _ in pairs})}, "
+                  f"seeds {sorted({sd for _, sd in pairs})}), beside the main run on the same "
+                  "pairs:", "", "| run | " + " | ".join(var_arms) + " |",
+                  "|---|" + "---|" * len(var_arms),
+                  f"| main ({s['epochs']} epochs, load_digits) | "
+                  + " | ".join(mean_on(runs, a) for a in var_arms) + " |",
+                  f"| {label} | " + " | ".join(mean_on(other["runs"], a) for a in var_arms)
+                  + " |"]
     ema = RESULTS / f"{output}_ema_bn.json"
     if ema.exists():  # the first run, stopped early: the code's moving-average BN statistics
         old = json.loads(ema.read_text())["runs"]

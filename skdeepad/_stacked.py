@@ -59,7 +59,6 @@ import warnings
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.utils import check_random_state
 from torch import nn
 from torch.func import vmap
 
@@ -75,7 +74,7 @@ from ._deep_sad import (
     squared_distance,
 )
 from ._train import _OPTIMIZERS, make_optimizer, train_loop
-from .base import _seeded, resolve_device
+from .base import _seeded
 from .networks import MLP, MLPDecoder
 
 __all__ = ["fit_stacked", "StackedMLP", "StackedFallbackWarning", "structure_key"]
@@ -528,11 +527,7 @@ class _MemberData:
 def _prepare(est, X, y):
     """What ``BaseDeepEstimator.fit`` does before seeding, for one member."""
     est._validate_params()
-    est._check_params()
-    Xv = est._validate_X(X, reset=True)
-    yv = est._validate_y(y, len(Xv))
-    est.device_ = resolve_device(est.device)
-    seed = int(check_random_state(est.random_state).randint(np.iinfo(np.int32).max))
+    Xv, yv, seed = est._prepare_fit(X, y)
     return Xv, yv, est.device_, seed
 
 

@@ -250,11 +250,7 @@ class BaseDeepEstimator(BaseEstimator):
         self : object
             The fitted detector.
         """
-        self._check_params()
-        X = self._validate_X(X, reset=True)
-        y = self._validate_y(y, len(X))
-        self.device_ = resolve_device(self.device)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        X, y, seed = self._prepare_fit(X, y)
         with _seeded(seed, self.device_):
             X_t = self._to_tensor(X)
             y_t = torch.as_tensor(y, device=self.device_)
@@ -262,6 +258,19 @@ class BaseDeepEstimator(BaseEstimator):
             self._fit(*train, valid=valid)
             self._after_fit(X_t)
         return self
+
+    def _prepare_fit(self, X, y):
+        """Everything ``fit`` does before training: checks, device, seed.
+
+        Returns the validated ``X`` and ``y`` and the integer seed the fit
+        runs under (also used by :func:`skdeepad.fit_stacked`).
+        """
+        self._check_params()
+        X = self._validate_X(X, reset=True)
+        y = self._validate_y(y, len(X))
+        self.device_ = resolve_device(self.device)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        return X, y, seed
 
     def _after_fit(self, X):
         """Hook run on the whole training tensor once the method is fitted."""
