@@ -206,8 +206,9 @@ def to_markdown(rows, digits_list, seeds, n_anomalies):
         "",
         *lines,
         "",
-        f"AMA fit time (CPU, 1 thread, shared machine): {np.mean(fit):.1f} s per fit on "
-        f"average, **{np.mean(spe):.2f} s per epoch** (about {rows[0]['n_train']} images, "
+        f"AMA fit time (CPU, 1 thread, on a machine shared with other jobs, so only a "
+        f"rough guide; `ama_speed.md` measures speed): median {np.median(fit):.1f} s per "
+        f"fit, {np.median(spe):.2f} s per epoch (about {rows[0]['n_train']} images, "
         "batch 64, n_critic = 2). No GPU was available to this run.",
         "",
         environment(),
