@@ -20,7 +20,9 @@ the full test split.  Offline stand-ins (spec ``shared/specs/adra.md`` §5):
 - arms, all with the same corpus, epochs, lr, batches: scratch (random init,
   all trained), kNN-AD on frozen pretrained features (k = 2, Bergman et al.),
   finetune (TF), TF + L2-SP (alpha = 1e-2), ADRA K = 1, ADRA K = 2, plus
-  IsolationForest and OneClassSVM on raw pixels.
+  IsolationForest and OneClassSVM on raw pixels.  An ablation arm, run by
+  name, trains ADRA K = 2 with the backbone's BatchNorm affine parameters
+  frozen (``train_bn=False``).
 
 Every setting is fixed in advance (below / command line) and written to the
 output; nothing is chosen on test data.  ADRA's defaults are used except the
@@ -85,7 +87,7 @@ VARIANTS = {
 }
 
 ARMS = ["IsolationForest", "OneClassSVM", "scratch", "kNN-AD", "finetune", "L2-SP",
-        "ADRA K=1", "ADRA K=2", "ADRA K=2, crops-only corpus"]
+        "ADRA K=1", "ADRA K=2", "ADRA K=2, crops-only corpus", "ADRA K=2, frozen BN"]
 
 
 def digits_as_mnist():
@@ -145,17 +147,19 @@ def run_arm(arm, backbone, X_train, X_test, corpora, seed, args):
     elif arm == "kNN-AD":
         scores = knn_scores(backbone, X_train, X_test)
     else:
-        mode, k, corpus = {
-            "scratch": ("scratch", 1, "full"), "finetune": ("finetune", 1, "full"),
-            "L2-SP": ("l2sp", 1, "full"), "ADRA K=1": ("adra", 1, "full"),
-            "ADRA K=2": ("adra", 2, "full"), "ADRA K=2, crops-only corpus": ("adra", 2, "crops"),
+        mode, k, corpus, train_bn = {
+            "scratch": ("scratch", 1, "full", True), "finetune": ("finetune", 1, "full", True),
+            "L2-SP": ("l2sp", 1, "full", True), "ADRA K=1": ("adra", 1, "full", True),
+            "ADRA K=2": ("adra", 2, "full", True),
+            "ADRA K=2, crops-only corpus": ("adra", 2, "crops", True),
+            "ADRA K=2, frozen BN": ("adra", 2, "full", False),
         }[arm]
         Q = corpora[corpus]
         X = np.concatenate([X_train, Q])
         y = np.r_[np.zeros(len(X_train)), -np.ones(len(Q))]
         det = ADRA(backbone=backbone, mode=mode, n_adapters=k, epochs=args.epochs,
                    lr_milestones=(round(args.epochs * 2 / 3), round(args.epochs * 5 / 6)),
-                   lr=args.lr, device="cpu", random_state=seed).fit(X, y)
+                   lr=args.lr, train_bn=train_bn, device="cpu", random_state=seed).fit(X, y)
         scores = -det.score_samples(X_test)
     return scores, time.perf_counter() - tic
 
@@ -236,7 +240,10 @@ def report(output):
         "",
         "**A miniature, not a reproduction.** Backbone: ResNet26 with widths "
         f"{tuple(s['widths'])} pretrained for {s['pretrain_epochs']} epochs on "
-        "`load_digits` upsampled to 28x28 (no MNIST image). AD task: MNIST test split, "
+        + ("MNIST half A (5,000 images of all ten digits, disjoint from half B). "
+           if s.get("pretrain_source") == "mnist-a" else
+           "`load_digits` upsampled to 28x28 (no MNIST image). ")
+        + "AD task: MNIST test split, "
         f"half B; {s['n_train']} normal training images per digit, test = 30 % of the "
         f"digit's half-B images + {s['n_test_other']} others. Corpus: {s['n_corpus']} "
         "letters + photo crops (`make_outlier_corpus`). "
@@ -284,7 +291,7 @@ def report(output):
             continue
         other = json.loads(path.read_text())
         pairs = {(r["digit"], r["seed"]) for r in other["runs"]}
-        var_arms = [a for a in arms if any(r["arm"] == a for r in other["runs"])]
+        var_arms = [a for a in ARMS if any(r["arm"] == a for r in other["runs"])]
 
         def mean_on(rs, arm):
             vals = [r["auc"] for r in rs if r["arm"] == arm and (r["digit"], r["seed"]) in pairs]
@@ -356,7 +363,8 @@ def main():
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--merge", nargs="*", default=[],
                         help="with --report: JSON outputs whose runs are added to this one")
-    parser.add_argument("--arms", nargs="*", default=ARMS)
+    parser.add_argument("--arms", nargs="*", default=ARMS[:-1],
+                        help="default: all but the frozen-BN ablation (run it by name)")
     parser.add_argument("--widths", type=int, nargs=3, default=[8, 16, 32])
     parser.add_argument("--pretrain-epochs", type=int, default=15)
     parser.add_argument("--pretrain-source", choices=["digits", "mnist-a"], default="digits",
