@@ -253,6 +253,14 @@ class ADRA(BaseDeepDetector):
     samples, drawn from successive reshuffled passes over the corpus, as
     the code's zipped loaders do.
 
+    **Corpus collapse.** With a corpus that is easy to tell apart from the
+    normal data, the network can learn "normal vs corpus" and nothing
+    within the normal data: every normal sample (and every anomaly from the
+    same domain) gets the same score.  ``fit`` warns when the normal
+    training scores are all equal.  The MNIST miniature shows it after long
+    training, the trained BatchNorm shift silencing every digit before the
+    last ReLU (``benchmarks/results/adra_notes.md``).
+
     **Where paper and code differ** (spec: ``shared/specs/adra.md``):
 
     - loss: the paper's HSC is the default, in its corrected form (the
@@ -532,8 +540,7 @@ class ADRA(BaseDeepDetector):
         if self.recalibrate_bn and batch_norm_layers(self.network_):
             recalibrate_batch_norm(self.network_,
                                    self._recalibration_batches(X_normal, X_corpus))
-        if self.unsupervised_:
-            self._warn_if_collapsed(X_normal)
+        self._warn_if_collapsed(X_normal)
 
     def _recalibration_batches(self, X_normal, X_corpus):
         """The batches that re-estimate BatchNorm statistics at the final weights.
@@ -597,14 +604,20 @@ class ADRA(BaseDeepDetector):
         return make_step
 
     def _warn_if_collapsed(self, X_normal):
-        dist = -self._score_tensor(X_normal)
-        if float(dist.max()) <= 1e-6:
-            warnings.warn(
-                "All training samples are mapped onto the centre (collapse): the scores "
-                "carry no information. Supply an outlier-exposure corpus (y == -1).",
-                UserWarning,
-                stacklevel=4,
-            )
+        """Warn when every normal training sample gets the same score."""
+        scores = self._score_tensor(X_normal)
+        if float(scores.max() - scores.min()) > 1e-6 * (1.0 + float(scores.abs().max())):
+            return
+        hint = ("Supply an outlier-exposure corpus (y == -1)." if self.unsupervised_ else
+                "The network tells the normal data from the corpus without ranking normal "
+                "samples, which happens when the corpus is easy to tell apart: train for "
+                "fewer epochs, set train_bn=False or use a corpus closer to the data.")
+        warnings.warn(
+            "All normal training samples get the same score (collapse): the scores carry "
+            f"no information. {hint}",
+            UserWarning,
+            stacklevel=4,
+        )
 
     # ------------------------------------------------------------- scoring
     def _score_batch(self, X):

@@ -313,6 +313,14 @@ def test_without_corpus_warns_and_guards_against_collapse(backbone):
     assert np.ptp(det.score_samples(normal)) > 0
 
 
+def test_constant_scores_after_fit_warn_with_a_corpus(backbone, monkeypatch):
+    """A corpus-trained network that gives every normal sample the same score is flagged."""
+    X, y = _fit_data(n=16)
+    monkeypatch.setattr(ADRA, "_score_batch", lambda self, x: torch.full((len(x),), -0.4))
+    with pytest.warns(UserWarning, match="same score.*without ranking"):
+        ADRA(backbone=backbone, **FAST).fit(X, y)
+
+
 def test_random_resnet26_warns_that_transfer_is_absent():
     """backbone='resnet26' builds an untrained network and says so."""
     X, y = _fit_data(n=8)
