@@ -314,7 +314,7 @@ def main(argv=None):
         "# Deep SAD scenarios (i)-(iii), MNIST-test miniature",
         "",
         f"**A miniature**, not the paper's experiment: normal digits {args.normal_classes}, "
-        f"{args.seeds} seeds each (the paper: all ten digits, 90-100 experiments per point, "
+        f"{args.seeds} seed{'s' if args.seeds > 1 else ''} each (the paper: all ten digits, 90-100 experiments per point, "
         "the 60 000 training images), ~600 normal training images per setup, "
         f"{args.epochs} epochs of batch 64 for every network (the paper: 150 + 150). "
         "AUC (%) mean ± std over setups; the paper's MNIST "
