@@ -293,7 +293,7 @@ def report(output):
         pairs = {(r["digit"], r["seed"]) for r in other["runs"]}
         var_arms = [a for a in ARMS if any(r["arm"] == a for r in other["runs"])]
 
-        def mean_on(rs, arm):
+        def mean_on(rs, arm, pairs=pairs):
             vals = [r["auc"] for r in rs if r["arm"] == arm and (r["digit"], r["seed"]) in pairs]
             return f"{np.mean(vals):.1f}" if vals else "–"
 
