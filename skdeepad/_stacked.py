@@ -469,7 +469,7 @@ def fit_stacked(estimators, X, y=None, *, per_estimator=False):
                 f"{sorted(shapes)}.")
     else:
         prepared = [_prepare(est, X, y) for est in estimators]
-    devices = {str(p[2]) for p in prepared}
+    devices = {str(est.device_) for est in estimators}
     if len(devices) > 1:
         raise ValueError(f"fit_stacked needs one device for all estimators; got {sorted(devices)}.")
     if _uses_cnn(estimators[0]):
@@ -486,7 +486,7 @@ def fit_stacked(estimators, X, y=None, *, per_estimator=False):
     keys = [_optimizer_key(est) for est in estimators]
     order = sorted(range(len(estimators)), key=lambda k: list(dict.fromkeys(keys)).index(keys[k]))
     members = [estimators[k] for k in order]
-    seeds = [prepared[k][3] for k in order]
+    seeds = [prepared[k][2] for k in order]
     data = _MemberData([tensors[k] for k in order], shared=not per_estimator)
     groups = [sum(1 for k in keys if k == key) for key in dict.fromkeys(keys)]
     if isinstance(first, (AutoEncoder, AutoEncoderFeatures)):
@@ -525,10 +525,10 @@ class _MemberData:
 
 
 def _prepare(est, X, y):
-    """What ``BaseDeepEstimator.fit`` does before seeding, for one member."""
+    """What ``BaseDeepEstimator.fit`` does before seeding, for one member:
+    ``(X, y, seed)``, with ``est.device_`` set."""
     est._validate_params()
-    Xv, yv, seed = est._prepare_fit(X, y)
-    return Xv, yv, est.device_, seed
+    return est._prepare_fit(X, y)
 
 
 def _uses_cnn(est):
