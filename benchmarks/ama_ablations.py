@@ -174,7 +174,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--n-anomalies", type=int, default=1000)
     parser.add_argument("--report-only", action="store_true",
-                        help="write the report from the rows of an interrupted run")
+                        help="rewrite the report from the cached rows (of an interrupted run if any)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the variants of the existing JSON and reuse the full AMA "
                              "of ama_mnist.json; run the rest")
@@ -183,7 +183,8 @@ def main(argv=None):
     RESULTS.mkdir(exist_ok=True)
     partial = RESULTS / "ama_ablations.partial.json"
     if args.report_only:
-        rows = json.loads(partial.read_text())
+        rows = (json.loads(partial.read_text()) if partial.exists()  # an interrupted run
+                else json.loads((RESULTS / "ama_ablations.json").read_text())["rows"])
         seeds = sorted({r["seed"] for r in rows})
         args.digits = sorted({r["digit"] for r in rows})
     else:
@@ -196,6 +197,7 @@ def main(argv=None):
     table = summarise(rows, args.digits)
     (RESULTS / "ama_ablations.json").write_text(json.dumps(
         {"environment": environment(), "rows": rows, "table": table}, indent=1))
+    partial.unlink(missing_ok=True)  # the final JSON holds every row now
     plot(table, args.digits, RESULTS / "ama_ablations.png")
     md = to_markdown(table, args.digits, seeds, args.n_anomalies)
     (RESULTS / "ama_ablations.md").write_text(md + "\n")

@@ -222,7 +222,7 @@ def main(argv=None):
     parser.add_argument("--n-anomalies", type=int, default=1000)
     parser.add_argument("--output", default="ama_mnist")
     parser.add_argument("--report-only", action="store_true",
-                        help="write the report from the rows of an interrupted run")
+                        help="rewrite the report from the cached rows (of an interrupted run if any)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the (digit, seed) rows of the existing JSON, run the rest")
     args = parser.parse_args(argv)
@@ -230,7 +230,8 @@ def main(argv=None):
     RESULTS.mkdir(exist_ok=True)
     partial = RESULTS / f"{args.output}.partial.json"
     if args.report_only:
-        rows = json.loads(partial.read_text())
+        rows = (json.loads(partial.read_text()) if partial.exists()  # an interrupted run
+                else json.loads((RESULTS / f"{args.output}.json").read_text())["rows"])
         seeds = sorted({r["seed"] for r in rows})
         args.digits = sorted({r["digit"] for r in rows})
     else:
@@ -241,6 +242,7 @@ def main(argv=None):
     (RESULTS / f"{args.output}.json").write_text(json.dumps(
         {"environment": environment(), "ama_settings": {k: v for k, v in AMA_MINI.items()},
          "rows": rows}, indent=1, default=str))
+    partial.unlink(missing_ok=True)  # the final JSON holds every row now
     md = to_markdown(rows, args.digits, seeds, args.n_anomalies)
     (RESULTS / f"{args.output}.md").write_text(md + "\n")
     print(md)
