@@ -515,13 +515,13 @@ MISMATCHES = {
 
 
 def peer_versions():
+    from importlib.metadata import PackageNotFoundError, version
+
     out = {}
     for name in ("pyod", "deepod", "numba"):
         try:
-            from importlib.metadata import version
-
             out[name] = version(name)
-        except Exception:  # pragma: no cover - reported as missing
+        except PackageNotFoundError:
             out[name] = "not installed"
     return out
 
