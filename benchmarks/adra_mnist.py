@@ -58,7 +58,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.svm import OneClassSVM
 
 from skdeepad import ADRA
-from skdeepad._benchmark import environment
+from skdeepad._benchmark import environment, write_report
 from skdeepad.datasets import load_mnist_test, make_outlier_corpus
 from skdeepad.networks import ResNet26, pretrain_classifier
 
@@ -326,7 +326,7 @@ def report(output):
     secs = {a: np.mean([r["seconds"] for r in runs if r["arm"] == a]) for a in arms}
     lines += ["", "Mean seconds per fit+score (one CPU thread, shared machine): "
               + ", ".join(f"{a} {v:.0f}" for a, v in secs.items())]
-    (RESULTS / f"{output}.md").write_text("\n".join(lines) + "\n")
+    write_report(RESULTS / f"{output}.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
     try:

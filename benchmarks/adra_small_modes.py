@@ -35,7 +35,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from adra_mnist import RESULTS, digits_as_mnist, mnist_halves  # noqa: E402
 
 from skdeepad import ADRA  # noqa: E402
-from skdeepad._benchmark import environment, shallow_normality  # noqa: E402
+from skdeepad._benchmark import environment, shallow_normality, write_report  # noqa: E402
 from skdeepad.datasets import make_outlier_corpus  # noqa: E402
 from skdeepad.networks import ResNet26, pretrain_classifier  # noqa: E402
 
@@ -124,7 +124,7 @@ def report(record):
                     rel = f" ({q[k] / ref[(arm, k)]:.2f})" if (arm, k) in ref else ""
                     cells.append(f"{q[k]:.1f}{rel}")
             lines.append(f"| ({a}, {b}) | {r} | " + " | ".join(cells) + " |")
-    (RESULTS / "adra_small_modes.md").write_text("\n".join(lines) + "\n")
+    write_report(RESULTS / "adra_small_modes.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     try:
         import matplotlib

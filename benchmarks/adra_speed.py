@@ -32,7 +32,7 @@ import torch
 
 from skdeepad import ADRA
 from skdeepad._adra import hsc_loss, pseudo_huber
-from skdeepad._benchmark import environment
+from skdeepad._benchmark import environment, write_report
 from skdeepad.networks import ResNet26
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -140,7 +140,7 @@ def main():
                     and q["widths"] == r["widths"] and q["arm"] == "finetune")
         lines.append(f"| {r['widths']} | {r['arm']} | {r['forward']:.3f} | {r['backward']:.3f} | "
                      f"{r['backward'] / base:.2f}x |")
-    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    write_report(RESULTS / f"{name}.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -33,7 +33,7 @@ from sklearn.metrics import roc_auc_score
 
 from ama_mnist import AMA_MINI, RESULTS, ama_scores, load_data, one_vs_rest_split
 from skdeepad import AMA, AutoEncoder
-from skdeepad._benchmark import environment, shallow_normality
+from skdeepad._benchmark import environment, shallow_normality, write_report
 from skdeepad.networks import AMAConvEncoder, AMAConvGenerator, EncoderDecoder
 
 VARIANTS = {
@@ -174,7 +174,8 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--n-anomalies", type=int, default=1000)
     parser.add_argument("--report-only", action="store_true",
-                        help="rewrite the report from the cached rows (of an interrupted run if any)")
+                        help="rewrite the report from the cached rows "
+                             "(of an interrupted run if any)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the variants of the existing JSON and reuse the full AMA "
                              "of ama_mnist.json; run the rest")
@@ -200,7 +201,7 @@ def main(argv=None):
     partial.unlink(missing_ok=True)  # the final JSON holds every row now
     plot(table, args.digits, RESULTS / "ama_ablations.png")
     md = to_markdown(table, args.digits, seeds, args.n_anomalies)
-    (RESULTS / "ama_ablations.md").write_text(md + "\n")
+    write_report(RESULTS / "ama_ablations.md", md + "\n")
     print(md)
 
 

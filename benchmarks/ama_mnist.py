@@ -50,7 +50,7 @@ from sklearn.svm import OneClassSVM
 
 from skdeepad import AMA, DeepSAD
 from skdeepad._ama import gaussian_log_density
-from skdeepad._benchmark import environment
+from skdeepad._benchmark import environment, write_report
 from skdeepad.datasets import load_mnist_test
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -222,7 +222,8 @@ def main(argv=None):
     parser.add_argument("--n-anomalies", type=int, default=1000)
     parser.add_argument("--output", default="ama_mnist")
     parser.add_argument("--report-only", action="store_true",
-                        help="rewrite the report from the cached rows (of an interrupted run if any)")
+                        help="rewrite the report from the cached rows "
+                             "(of an interrupted run if any)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the (digit, seed) rows of the existing JSON, run the rest")
     args = parser.parse_args(argv)
@@ -244,7 +245,7 @@ def main(argv=None):
          "rows": rows}, indent=1, default=str))
     partial.unlink(missing_ok=True)  # the final JSON holds every row now
     md = to_markdown(rows, args.digits, seeds, args.n_anomalies)
-    (RESULTS / f"{args.output}.md").write_text(md + "\n")
+    write_report(RESULTS / f"{args.output}.md", md + "\n")
     print(md)
 
 

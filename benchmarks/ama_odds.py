@@ -37,7 +37,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.svm import OneClassSVM
 
 from skdeepad import AMA, DeepSVDD
-from skdeepad._benchmark import environment
+from skdeepad._benchmark import environment, write_report
 from skdeepad.datasets import load_odds, make_semisupervised_split
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -108,7 +108,7 @@ def write(results, sets, seeds):
         environment(),
     ])
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ama_odds.md").write_text(md + "\n")
+    write_report(RESULTS / "ama_odds.md", md + "\n")
     (RESULTS / "ama_odds.json").write_text(json.dumps(
         {"environment": environment(), "auc": results}, indent=1))
     return md

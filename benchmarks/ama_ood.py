@@ -38,7 +38,7 @@ from sklearn.metrics import roc_auc_score
 from ama_mnist import AMA_MINI, RESULTS, load_data
 from skdeepad import AMA
 from skdeepad._ama import gaussian_log_density
-from skdeepad._benchmark import environment, shallow_normality
+from skdeepad._benchmark import environment, shallow_normality, write_report
 
 
 def simple_ood():
@@ -106,16 +106,16 @@ def run(seeds, n_train, n_crops):
             row[name].update(aucs)
         rows.append(row)
         print(json.dumps(row), flush=True)
-        write_report(rows, dists, n_train, n_crops)  # after every seed
+        write_results(rows, dists, n_train, n_crops)  # after every seed
     return rows, dists
 
 
-def write_report(rows, dists, n_train, n_crops):
+def write_results(rows, dists, n_train, n_crops):
     (RESULTS / "ama_ood.json").write_text(json.dumps(
         {"environment": environment(), "rows": rows}, indent=1))
     plot(dists, RESULTS / "ama_ood.png")
     md = to_markdown(rows, n_train, n_crops)
-    (RESULTS / "ama_ood.md").write_text(md + "\n")
+    write_report(RESULTS / "ama_ood.md", md)
     return md
 
 
@@ -180,7 +180,7 @@ def to_markdown(rows, n_train, n_crops, env=None, added=None):
 
 
 def add_shallow(seeds, n_train, n_crops):
-    """Fit only IsolationForest and OC-SVM on the recorded seeds; keep the md's own tail."""
+    """Fit only IsolationForest and OC-SVM on the recorded seeds."""
     path = RESULTS / "ama_ood.json"
     record = json.loads(path.read_text())
     rows = record["rows"]
@@ -198,10 +198,9 @@ def add_shallow(seeds, n_train, n_crops):
             row[name] = {**aucs, **{k: v for k, v in row[name].items() if k not in aucs}}
     record = {"shallow_added": environment(), **record}
     path.write_text(json.dumps(record, indent=1))
-    tail = old_md.split(record["environment"], 1)[1]  # text written after the run
     md = to_markdown(rows, n_train, n_crops, record["environment"], record["shallow_added"])
-    (RESULTS / "ama_ood.md").write_text(md + tail)
-    return md + tail
+    write_report(RESULTS / "ama_ood.md", md)
+    return md
 
 
 def main(argv=None):
@@ -219,7 +218,7 @@ def main(argv=None):
         print(add_shallow(list(range(args.seeds)), args.n_train, args.n_crops))
         return
     rows, dists = run(list(range(args.seeds)), args.n_train, args.n_crops)
-    print(write_report(rows, dists, args.n_train, args.n_crops))
+    print(write_results(rows, dists, args.n_train, args.n_crops))
 
 
 if __name__ == "__main__":

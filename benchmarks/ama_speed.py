@@ -19,7 +19,7 @@ import torch
 
 from ama_mnist import AMA_MINI, RESULTS, load_data, one_vs_rest_split
 from skdeepad import AMA
-from skdeepad._benchmark import environment
+from skdeepad._benchmark import environment, write_report
 
 
 def main():
@@ -58,7 +58,7 @@ def write(rows):
         "",
         environment(),
     ])
-    (RESULTS / "ama_speed.md").write_text(md + "\n")
+    write_report(RESULTS / "ama_speed.md", md + "\n")
     (RESULTS / "ama_speed.json").write_text(json.dumps(
         {"environment": environment(), "rows": rows}, indent=1))
     return md

@@ -50,7 +50,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from skdeepad import DROCC, DROCCLF, DeepBinaryClassifier, DeepSAD, DeepSVDD
-from skdeepad._benchmark import environment, shallow_normality
+from skdeepad._benchmark import environment, shallow_normality, write_report
 from skdeepad.datasets import load_mnist_test
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -324,7 +324,7 @@ def main():
         data = {"environment": environment(), "rows": rows}
     text = report(args, data)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.out}.md").write_text(text)
+    write_report(RESULTS / f"{args.out}.md", text)
     json_path.write_text(json.dumps(data, indent=1))
     print(text)
 

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from skdeepad import DROCC
-from skdeepad._benchmark import environment
+from skdeepad._benchmark import environment, write_report
 from skdeepad.networks import make_drocc_network
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -124,7 +124,7 @@ def main():
                      f"{r['ratio']:.2f} |")
     lines += ["", environment(), ""]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"drocc_speed_{device.type}.md").write_text("\n".join(lines))
+    write_report(RESULTS / f"drocc_speed_{device.type}.md", "\n".join(lines))
     (RESULTS / f"drocc_speed_{device.type}.json").write_text(
         json.dumps({"environment": environment(), "params": params, "rows": rows}, indent=1))
     print("\n".join(lines))

@@ -37,7 +37,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skdeepad import DROCC, DeepSVDD
-from skdeepad._benchmark import environment, shallow_methods
+from skdeepad._benchmark import environment, shallow_methods, write_report
 from skdeepad.datasets import make_sine_manifold, make_sphere_manifold
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -199,7 +199,7 @@ def add_shallow(sine, sphere):
     path.write_text(json.dumps(data, indent=1))
     text = report(seeds, _from_json(data["sine"]), _from_json(data["sphere"]),
                   data["environment"], data["shallow_added"])
-    (RESULTS / "drocc_synthetic.md").write_text(text)
+    write_report(RESULTS / "drocc_synthetic.md", text)
     print(text)
 
 
@@ -225,7 +225,7 @@ def main():
     RESULTS.mkdir(exist_ok=True)
     plot_boundaries(sine_models, sine_train, RESULTS / "drocc_synthetic_boundary.png")
     text = report(args.seeds, sine_aucs, sphere_aucs, environment())
-    (RESULTS / "drocc_synthetic.md").write_text(text)
+    write_report(RESULTS / "drocc_synthetic.md", text)
     (RESULTS / "drocc_synthetic.json").write_text(json.dumps({
         "environment": environment(), "drocc": DROCC_COMMON,
         "sine": _to_json(sine_aucs), "sphere": _to_json(sphere_aucs),

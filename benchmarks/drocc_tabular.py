@@ -33,7 +33,7 @@ from sklearn.ensemble import IsolationForest
 from sklearn.svm import OneClassSVM
 
 from skdeepad import DROCC, DeepSVDD
-from skdeepad._benchmark import environment
+from skdeepad._benchmark import environment, write_report
 from skdeepad.datasets import (
     anomaly_ratio_f1_score,
     drocc_f1_score,
@@ -206,7 +206,7 @@ def main():
         "thyroid (3772 x 6).\n\n"
     )
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.out}.md").write_text(header + table + "\n" + environment() + "\n")
+    write_report(RESULTS / f"{args.out}.md", header + table + "\n" + environment() + "\n")
     (RESULTS / f"{args.out}.json").write_text(json.dumps(
         {"environment": environment(), "drocc_params": DROCC_PARAMS, "common": COMMON,
          "records": records}, indent=1, default=str))

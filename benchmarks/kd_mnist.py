@@ -60,7 +60,7 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
 from skdeepad import KDStudentTeacher
-from skdeepad._benchmark import environment, shallow_normality
+from skdeepad._benchmark import environment, shallow_normality, write_report
 from skdeepad.datasets import load_mnist_test
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -561,7 +561,7 @@ def main():
         json_path.write_text(json.dumps(data, indent=1))
     data.setdefault("speed_full", (float("nan"), 0))
     text, agg = report(data)
-    (RESULTS / f"{args.output}.md").write_text(text)
+    write_report(RESULTS / f"{args.output}.md", text)
     records = complete_blocks(data["records"])
     shallow = {(mode, name): m[0] for mode in ("unimodal", "multimodal")
                for name, m in shallow_means(data, records, mode).items()}

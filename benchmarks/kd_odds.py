@@ -30,7 +30,8 @@ import time
 import warnings
 
 from skdeepad import KDStudentTeacher
-from skdeepad._benchmark import default_methods, environment, load_tasks, run_benchmark, to_markdown
+from skdeepad._benchmark import (default_methods, environment, load_tasks, run_benchmark,
+                                 to_markdown, write_report)
 from skdeepad.datasets import make_semisupervised_split
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -134,7 +135,7 @@ def main():
         + " ".join(args.datasets) + "`",
     ]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "kd_odds.md").write_text("\n".join(lines) + "\n")
+    write_report(RESULTS / "kd_odds.md", "\n".join(lines) + "\n")
     (RESULTS / "kd_odds.json").write_text(json.dumps(
         {"auc": {f"{t}|{m}": v for (t, m), v in results.items()}, "tuned_lr": chosen,
          "environment": environment()}, indent=1))

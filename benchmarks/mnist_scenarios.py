@@ -43,7 +43,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.svm import OneClassSVM
 
 from skdeepad import SSAD, AutoEncoderFeatures, DeepBinaryClassifier, DeepSAD
-from skdeepad._benchmark import environment
+from skdeepad._benchmark import environment, write_report
 from skdeepad.datasets import load_mnist_test, make_one_vs_rest_scenario
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -337,7 +337,7 @@ def main(argv=None):
         "",
         f"Environment: {environment()}",
     ]
-    out.with_suffix(".md").write_text("\n".join(md) + "\n")
+    write_report(out.with_suffix(".md"), "\n".join(md))
     print("\n".join(md))
 
 

@@ -34,6 +34,7 @@ from skdeepad._benchmark import (
     load_tasks,
     run_benchmark,
     to_markdown,
+    write_report,
 )
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -216,7 +217,7 @@ def main():
         f"Environment: {environment()}",
     ]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.output}.md").write_text("\n".join(lines) + "\n")
+    write_report(RESULTS / f"{args.output}.md", "\n".join(lines) + "\n")
     raw = {f"{t}|{m}": v for (t, m), v in results.items()}
     (RESULTS / f"{args.output}.json").write_text(json.dumps(
         {"auc": raw, "paper": PAPER_TABLE2, "environment": environment()}, indent=1))

@@ -50,7 +50,7 @@ from skdeepad import (
     KernelDensityDetector,
 )
 from skdeepad._autoencoder import reconstruction_error
-from skdeepad._benchmark import PAPER_TABLE2, TABLE2_SETS, environment, load_tasks
+from skdeepad._benchmark import PAPER_TABLE2, TABLE2_SETS, environment, load_tasks, write_report
 from skdeepad.datasets import make_semisupervised_split
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -353,7 +353,7 @@ def main(argv=None):
     if note:
         md += ["", note]
     md += ["", f"Environment: {environment()}"]
-    out.with_suffix(".md").write_text("\n".join(md) + "\n")
+    write_report(out.with_suffix(".md"), "\n".join(md))
     print("\n".join(md))
 
 

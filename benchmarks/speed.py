@@ -74,6 +74,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import MinMaxScaler, StandardScaler  # noqa: E402
 
 import _peers  # noqa: E402
+from skdeepad._benchmark import write_report  # noqa: E402
 
 RESULTS = HERE / "results"
 
@@ -508,7 +509,7 @@ def write_cpu_md(results, path):
     lines += ["", "## How each peer differs from the reference network and loop", ""]
     lines += _mismatch_lines()
     lines += ["", "Regenerate: `" + results["command"] + "`", ""]
-    path.write_text("\n".join(lines))
+    write_report(path, "\n".join(lines))
 
 
 def _glance(results):
@@ -674,7 +675,7 @@ def write_cuda_md(results, path):
               "## How each peer differs from the reference network and loop", ""]
     lines += _mismatch_lines()
     lines += ["", "Regenerate: `" + results["command"] + "`", ""]
-    path.write_text("\n".join(lines))
+    write_report(path, "\n".join(lines))
 
 
 # ---------------------------------------------------------------------------
@@ -766,7 +767,7 @@ def run_profile(args):
         out += [f"## {key}: torch.profiler (self CPU time)", "", "```", table.strip(),
                 "```", ""]
     path = RESULTS / f"speed_profile_cpu{args.suffix}.txt"
-    path.write_text("\n".join(out))
+    write_report(path, "\n".join(out))
     log(f"wrote {path}")
 
 

@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from skdeepad import SSAD
-from skdeepad._benchmark import environment
+from skdeepad._benchmark import environment, write_report
 from skdeepad.datasets import load_odds
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -53,7 +53,7 @@ def main():
                       "Shuttle subsamples, 1 % labeled, RBF kernel, default tol (1e-6), 1 thread.", "",
                       *rows, "", f"Environment: {environment()}", ""])
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ssad_scaling.md").write_text(text)
+    write_report(RESULTS / "ssad_scaling.md", text)
 
 
 if __name__ == "__main__":

@@ -147,7 +147,7 @@ def speed(args):
 
 
 def _write_speed(raw, args):
-    from skdeepad._benchmark import environment
+    from skdeepad._benchmark import environment, write_report
 
     lines = [
         "# Stacked training: CPU seconds per epoch (skdeepad.fit_stacked)",
@@ -198,7 +198,7 @@ def _write_speed(raw, args):
               f"--epochs {args.epochs} --repeats {args.repeats} --datasets "
               f"{' '.join(args.datasets)}`", "", f"Environment: {environment()}"]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "stacked_speed.md").write_text("\n".join(lines) + "\n")
+    write_report(RESULTS / "stacked_speed.md", "\n".join(lines) + "\n")
     (RESULTS / "stacked_speed.json").write_text(json.dumps(
         {**raw, "environment": environment()}, indent=1))
     print("\n".join(lines))
@@ -242,7 +242,7 @@ def table2(args):
 
 
 def _write_table2(rows, args):
-    from skdeepad._benchmark import environment
+    from skdeepad._benchmark import environment, write_report
 
     lines = [
         "# Deep SAD, Table 2 protocol: the seeds fitted one after another vs as one stack",
@@ -273,7 +273,7 @@ def _write_table2(rows, args):
     lines += ["", f"Command: `OMP_NUM_THREADS=1 python benchmarks/stacked.py --part table2 "
               f"--seeds {args.seeds} --datasets {' '.join(args.datasets)}`", "",
               f"Environment: {environment()}"]
-    (RESULTS / "stacked_table2.md").write_text("\n".join(lines) + "\n")
+    write_report(RESULTS / "stacked_table2.md", "\n".join(lines) + "\n")
     (RESULTS / "stacked_table2.json").write_text(json.dumps(
         {"rows": rows, "environment": environment()}, indent=1))
     print("\n".join(lines))
@@ -320,7 +320,7 @@ def ensemble(args):
 
 
 def _write_ensemble(results, args):
-    from skdeepad._benchmark import environment
+    from skdeepad._benchmark import environment, write_report
 
     names = list(dict.fromkeys(k.split("|")[0] for k in results))
 
@@ -368,7 +368,7 @@ def _write_ensemble(results, args):
               "--resume --datasets arrhythmia thyroid cardio satellite satimage-2 shuttle` "
               "(one process, stopped when the CPU budget ran out; `--write-only` rewrites this "
               "table from the JSON)", "", f"Environment: {environment()}"]
-    (RESULTS / "stacked_ensemble.md").write_text("\n".join(lines) + "\n")
+    write_report(RESULTS / "stacked_ensemble.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -197,8 +197,10 @@ def write_benchmarks_fragment():
                 title = f"{line[2:].strip()} (``{path.name}``)"
                 break
         rel = path.relative_to(REPO).as_posix()
-        lines += [title, "~" * len(title), "",
-                  f"Source: ``{rel}``, written by the benchmark script named in it.", "",
+        source = ("written by hand after the runs, to read the tables beside it"
+                  if path.stem.endswith("_notes") else "written by the benchmark script "
+                  "named in it (a closing notes section, if any, by hand)")
+        lines += [title, "~" * len(title), "", f"Source: ``{rel}``, {source}.", "",
                   f".. literalinclude:: /../{rel}", "   :language: markdown", ""]
     _write_if_changed(DOCS / "_gen_benchmarks.rst", "\n".join(lines))
 

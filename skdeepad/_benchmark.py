@@ -10,6 +10,7 @@ from datasets scikit-learn ships, and says so.  Nothing is tuned on test data.
 
 import argparse
 import datetime
+import pathlib
 import platform
 import sys
 
@@ -129,6 +130,25 @@ def to_markdown(results, tasks, methods, paper=PAPER_TABLE2):
                 row.append(f"{p[0]:.1f} ± {p[1]:.1f}" if p else "")
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+#: In a results file, the line above the notes written by hand after a run;
+#: :func:`write_report` keeps everything from it on when a script rewrites
+#: the file.
+NOTES_MARKER = "## Notes (written after the run; kept when the script rewrites this file)"
+
+
+def write_report(path, text):
+    """Write a benchmark's markdown report to ``path``.
+
+    The notes section of the file being replaced (from :data:`NOTES_MARKER`
+    on) is appended unchanged, so that rerunning or resuming a benchmark
+    updates its tables without erasing how they were read.
+    """
+    path = pathlib.Path(path)
+    old = path.read_text() if path.exists() else ""
+    notes = NOTES_MARKER + old.split(NOTES_MARKER, 1)[1] if NOTES_MARKER in old else ""
+    path.write_text(text.rstrip("\n") + "\n" + ("\n" + notes if notes else ""))
 
 
 def environment():
