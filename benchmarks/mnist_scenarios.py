@@ -156,14 +156,18 @@ ABLATIONS = {
 }
 
 
-def ablation_rows(method, X, classes, normal, seed, scenario, deep=DEEP):
-    """One ablation of :data:`ABLATIONS` on every value of a label scenario."""
+def ablation_rows(method, X, classes, normal, seed, scenario, deep=DEEP, features=None):
+    """One ablation of :data:`ABLATIONS` on every value of a label scenario.
+
+    ``features`` is the setup's autoencoder cache (:func:`_autoencoders`)
+    when the main rows already trained it; a new one otherwise.
+    """
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
     rows = []
     if scenario not in ABLATION_SCENARIOS:
         return rows
-    features = _autoencoders(seed, deep)
+    features = features or _autoencoders(seed, deep)
     for value, X_train, y_partial, idx_train, X_test, y_test, known, novel in _splits(
             X, classes, normal, seed, scenario):
         encoder = partial(lambda *a: features(*a).network_.encoder, X_train, y_partial,
@@ -203,7 +207,7 @@ def run_setup(X, classes, normal, seed, scenario, deep=DEEP):
                              has_labels, score))
     rows += isolation_forest_rows(X, classes, normal, seed, scenario)
     for method in ABLATIONS:
-        rows += ablation_rows(method, X, classes, normal, seed, scenario, deep)
+        rows += ablation_rows(method, X, classes, normal, seed, scenario, deep, features)
     return {"normal": int(normal), "seed": seed, "scenario": scenario, "rows": rows,
             "seconds": time.perf_counter() - start}
 
