@@ -767,7 +767,7 @@ def run_profile(args):
         out += [f"## {key}: torch.profiler (self CPU time)", "", "```", table.strip(),
                 "```", ""]
     path = RESULTS / f"speed_profile_cpu{args.suffix}.txt"
-    write_report(path, "\n".join(out))
+    path.write_text("\n".join(out))
     log(f"wrote {path}")
 
 
