@@ -236,8 +236,9 @@ def paired_markdown(rows):
     lines = ["| scenario | AUC on | first | second | mean first - second | first higher |",
              "|---|---|---|---|---|---|"]
     for scenario, score, (m1, v1), (m2, v2) in PAIRED:
-        diffs = [by[scenario, m1, v1, *s][score] - by[scenario, m2, v2, *s][score]
-                 for s in setups if (scenario, m1, v1, *s) in by and (scenario, m2, v2, *s) in by]
+        first = {s: by.get((scenario, m1, v1, *s)) for s in setups}
+        second = {s: by.get((scenario, m2, v2, *s)) for s in setups}
+        diffs = [first[s][score] - second[s][score] for s in setups if first[s] and second[s]]
         if diffs:
             lines.append(f"| {scenario.split()[0]} | "
                          f"{'novel classes' if score == 'auc_novel' else 'all anomalies'} | "
