@@ -36,16 +36,16 @@ product (and ``F.linear`` per model for the tiny last batch, where
 ``torch.bmm`` would leave BLAS), BatchNorm on a ``(B, K * C)`` view, and
 elementwise functions with vectorised/scalar code paths (the sigmoid, the
 losses) walked model by model (:func:`_rowwise`).  On the CPU (torch 2.13,
-MKL) a stacked member's weights and scores are therefore bit for bit those
-of its lone fit in our tests -- AutoEncoder, Deep SVDD, and Deep SAD over
-the paper's full 150 + 150 epochs on ODDS cardio.  One exception remains:
-the gradient of Deep SAD's labeled-anomaly term ``(d + eps) ** -1`` goes
-through ``pow`` on all models' rows at once, and a labeled anomaly that a
-lone fit handles in the scalar tail of the vectorised loop (its batch's
-last few rows) is then computed by the vector code, which may differ by
-one unit in the last place.  Measured on cardio at 150 + 150 epochs with
-``sampling="balanced"`` (half of every batch labeled anomalies): two of
-three seeds bit for bit, the third within 4e-6 relative, the same AUC.
+MKL) a stacked member's weights and scores are therefore those of its lone
+fit to float32 rounding, and often bit for bit (AutoEncoder, Deep SVDD and
+Deep SAD over the paper's full 150 + 150 epochs on ODDS cardio were, with
+batches of 200).  Two sources of last-bit differences remain: for some
+batch lengths the BLAS library blocks a batched product's backward pass
+differently from a lone product's, and the gradient of Deep SAD's
+labeled-anomaly term ``(d + eps) ** -1`` goes through ``pow`` on all
+models' rows at once, where a lone fit may take the scalar tail of the
+vectorised loop.  Either is a last-place difference that the following
+epochs carry along without growing beyond rounding (same AUC).
 The tolerance documented and tested is 1e-5 relative.  The per-epoch losses in
 ``history_`` are reduced per model in one call and may differ from a lone
 fit's in the last bit.  On a GPU, cuBLAS and cuDNN choose their own
@@ -423,14 +423,10 @@ def fit_stacked(estimators, X, y=None, *, per_estimator=False):
     Every stacked operation runs the kernel a lone fit runs on the same
     shapes (per-model ``x @ W^T`` products, BatchNorm on a ``(B, K * C)``
     view, elementwise functions walked model by model), so on the CPU a
-    member's weights are bit for bit its lone fit's in our tests (torch
-    2.13, MKL; Deep SAD at the paper's 150 + 150 epochs on ODDS cardio
-    included).  The exception: the gradient of Deep SAD's labeled-anomaly
-    term ``(d + eps) ** -1`` may differ in the last bit for a labeled
-    anomaly in the last rows of a batch (vectorised versus scalar ``pow``),
-    after which the fits agree to float rounding.  The per-epoch losses in
-    ``history_`` may differ in the last bit.  On a GPU agreement is to
-    float rounding.
+    member's weights are its lone fit's to float32 rounding (1e-5 relative
+    is the documented and tested tolerance), often bit for bit; the
+    per-epoch losses in ``history_`` may differ in the last bit.  On a GPU
+    agreement is to float rounding.
 
     Examples
     --------

@@ -222,6 +222,7 @@ class BaseDeepEstimator(BaseEstimator):
         "optimizer": [StrOptions(set(_OPTIMIZERS)), type],
         "hidden_layer_sizes": [StrOptions({"auto"}), "array-like"],
         "network": [torch.nn.Module, callable, None],
+        "init": [StrOptions({"default", "glorot"})],
         "input_shape": ["array-like", None],
         "device": [str, torch.device],
         "random_state": ["random_state"],

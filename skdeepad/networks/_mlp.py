@@ -22,7 +22,9 @@ def _block(n_in, n_out, negative_slope):
 def glorot_init(module):
     """Glorot-uniform weights for every linear and (de)convolution layer.
 
-    The Deep SAD paper (Appendix E) initialises its autoencoders this way.
+    The Deep SAD paper (Appendix E) says its autoencoders are initialised this
+    way; the authors' code, which produced the paper's tables, keeps PyTorch's
+    default initialisation instead (``init="default"`` of the estimators).
     """
     for layer in module.modules():
         if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
