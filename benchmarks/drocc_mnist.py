@@ -60,13 +60,13 @@ RESULTS = pathlib.Path(__file__).parent / "results"
 #: MINIATURE: 10 ascent steps instead of 50 (one CNN epoch of 50 steps on 490
 #: images took ~55 s on the shared CPU).
 IMAGE_DROCC = dict(radius=16.0, gamma=2.0, lamda=1.0, ascent_step_size=0.1,
-                   ascent_num_steps=10, lr=1e-3, batch_size=256, device="cpu")
+                   ascent_num_steps=10, far_scale=1.0, lr=1e-3, batch_size=256, device="cpu")
 IMAGE_EPOCHS = dict(epochs=6, only_ce_epochs=1)
 #: Sequences: the reference time-series example's gamma 2, lamda 0.5, ascent
 #: step 0.1 and no warm-up; radius 16 as for the images (same pixels).
 SEQ_DROCC = dict(radius=16.0, gamma=2.0, lamda=0.5, ascent_step_size=0.1,
-                 ascent_num_steps=10, lr=1e-3, batch_size=256, epochs=5, only_ce_epochs=0,
-                 device="cpu")
+                 ascent_num_steps=10, far_scale=1.0, lr=1e-3, batch_size=256, epochs=5,
+                 only_ce_epochs=0, device="cpu")
 BASELINE_EPOCHS = dict(epochs=12, lr=1e-3, lr_milestones=(), device="cpu")
 SHALLOW = ("IsolationForest", "OC-SVM")
 

@@ -83,8 +83,9 @@ def main():
     parser.add_argument("--epochs", type=int, default=2, help="adversarial epochs timed")
     args = parser.parse_args()
     device = torch.device(args.device)
+    # The paper's algorithm (one annulus), as the eager loop below runs it.
     params = dict(radius=3.0, gamma=2.0, lamda=1.0, ascent_step_size=0.01,
-                  ascent_num_steps=50, batch_size=256, lr=1e-3)
+                  ascent_num_steps=50, far_scale=1.0, batch_size=256, lr=1e-3)
     rows = []
     for name, (X, _) in tasks().items():
         det = DROCC(**params, epochs=1 + args.epochs, only_ce_epochs=1, lr_milestones=None,

@@ -85,9 +85,10 @@ class AutoEncoder(BaseDeepDetector):
     The encoder is the network of the Deep SAD paper's Appendix D (a bias-free
     MLP for tabular data, a LeNet-type CNN for 1x28x28 and 3x32x32 images) and
     the decoder its mirror image, with max-pooling replaced by upsampling and
-    convolutions by transposed convolutions (Appendix E).  Weights are
-    Glorot-uniform, the loss is the mean squared error, optimised with the
-    paper's schedule for all deep methods.
+    convolutions by transposed convolutions (Appendix E).  Weights start at
+    PyTorch's default initialisation (the authors' code; ``init``), the
+    loss is the mean squared error, optimised with the paper's schedule for
+    all deep methods.
 
     Read more in the :ref:`User Guide <conventions>`.
 

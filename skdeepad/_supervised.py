@@ -139,8 +139,10 @@ class DeepBinaryClassifier(BaseDeepDetector):
                 "positive class; without them use DeepSVDD or DeepSAD."
             )
         if self.network is None:
+            # Glorot-uniform, as Appendix E states: no reference code exists
+            # for this baseline to say otherwise.
             body, _, self.hidden_layer_sizes_ = make_default_autoencoder(
-                self.input_shape_, self.hidden_layer_sizes)
+                self.input_shape_, self.hidden_layer_sizes, init="glorot")
             head = nn.Linear(body.rep_dim, 1)
             nn.init.xavier_uniform_(head.weight)
             self.network_ = nn.Sequential(body, head).to(self.device_)

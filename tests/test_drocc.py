@@ -150,13 +150,38 @@ def test_users_line_works_exactly_as_written():
     scores = det.score_samples(X)
     assert scores.shape == (400,) and np.all(np.isfinite(scores))
     assert set(np.unique(det.predict(X))) == {-1, 1}
-    assert det.lr_milestones_ == (66, 81, 96) and len(det.history_) == 100
+    assert det.lr_milestones_ == (31, 61, 91) and len(det.history_) == 100
     directions = np.random.RandomState(1).randn(50, 4)
     shell = 12 * directions / np.linalg.norm(directions, axis=1, keepdims=True)
     # The line has no random_state, so each run is another fit: the bounds
     # leave room for an odd direction the negatives did not reach.
     assert np.all(det.predict(shell) == -1)
     assert np.mean(det.score_samples(shell) < np.min(scores)) >= 0.9
+
+
+def test_points_far_outside_the_data_score_below_every_training_point():
+    """At its defaults DROCC never ranks far points as more normal than the data.
+
+    Probe points on rays from the training mean, at the data's extent plus 2,
+    4, 8 and 32 radii, along the principal directions (both signs) and 100
+    random ones, all score below the lowest training score.  (The paper's
+    configuration -- 50 warm-up epochs, ascent step 0.01, one annulus -- fails
+    this on such data: its logit grows with the distance from the data.)
+    """
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 5) @ np.diag([3, 2, 1, 0.5, 0.3])
+    X = (X - X.mean(0)) / X.std(0)
+    det = DROCC(device="cpu", random_state=0).fit(X)
+    mean = X.mean(0)
+    extent = np.linalg.norm(X - mean, axis=1).max()
+    _, _, vt = np.linalg.svd(X - mean)
+    random = rng.randn(100, 5)
+    directions = np.r_[vt, -vt, random / np.linalg.norm(random, axis=1, keepdims=True)]
+    lowest = det.score_samples(X).min()
+    for k in (2, 4, 8, 32):
+        probes = mean + (extent + k * det.radius) * directions
+        assert np.all(det.score_samples(probes) < lowest), k
+        assert np.all(det.predict(probes) == -1), k
 
 
 def test_drocc_separates_an_obvious_anomaly():
@@ -260,9 +285,11 @@ def test_default_networks_follow_the_input_shape():
                                rtol=1e-5)
 
 
-def test_lf_negatives_live_in_the_mahalanobis_annulus():
-    """DROCC-LF's generated negatives satisfy r <= ||h||_sigma <= gamma r."""
-    det = DROCCLF(radius=1.5, gamma=2.0, ascent_num_steps=7, **{
+@pytest.mark.parametrize("far_scale", [1.0, 16.0])
+def test_lf_negatives_live_in_the_mahalanobis_annulus(far_scale):
+    """DROCC-LF's negatives satisfy r <= ||h||_sigma <= gamma r for every second
+    row, and r s <= ||h||_sigma <= gamma r s with s in [1, far_scale] for the others."""
+    det = DROCCLF(radius=1.5, gamma=2.0, ascent_num_steps=7, far_scale=far_scale, **{
         k: v for k, v in FAST.items() if k != "ascent_num_steps"}).fit(
             np.random.RandomState(0).randn(60, 6))
     x = torch.randn(32, 6)
@@ -272,7 +299,26 @@ def test_lf_negatives_live_in_the_mahalanobis_annulus():
     torch.manual_seed(0)
     sigma = gradient_sigma(det._logit, x)
     dist = mahalanobis_norm(negatives - x, sigma)
-    assert torch.all(dist >= 1.5 * (1 - 1e-3)) and torch.all(dist <= 3.0 * (1 + 1e-3))
+    tol = 1e-3
+    assert torch.all(dist[::2] >= 1.5 * (1 - tol)) and torch.all(dist[::2] <= 3.0 * (1 + tol))
+    assert torch.all(dist >= 1.5 * (1 - tol)) and torch.all(dist <= 3.0 * far_scale * (1 + tol))
+    if far_scale > 1:
+        assert float(dist[1::2].max()) > 6.0  # the far half reaches beyond the paper's annulus
+
+
+@pytest.mark.parametrize("far_scale", [1.0, 16.0])
+def test_negatives_live_in_their_annuli(far_scale):
+    """Every second negative lies in the paper's annulus [r, gamma r]; the others in
+    [r s, gamma r s], s log-uniform in [1, far_scale]."""
+    det = DROCC(radius=1.5, gamma=2.0, far_scale=far_scale, **FAST).fit(
+        np.random.RandomState(0).randn(60, 6))
+    x = torch.randn(400, 6)
+    norms = (det._negatives(x) - x).norm(dim=1)
+    tol = 1e-4
+    assert torch.all(norms[::2] >= 1.5 * (1 - tol)) and torch.all(norms[::2] <= 3 * (1 + tol))
+    assert torch.all(norms >= 1.5 * (1 - tol)) and torch.all(norms <= 3 * far_scale * (1 + tol))
+    if far_scale > 1:  # log-uniform scales: about half of the far rows beyond 4x
+        assert 0.3 < float((norms[1::2] > 1.5 * 4).float().mean()) < 0.8
 
 
 # ------------------------------------------------------------------ data
