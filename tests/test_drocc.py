@@ -159,6 +159,22 @@ def test_users_line_works_exactly_as_written():
     assert np.mean(det.score_samples(shell) < np.min(scores)) >= 0.9
 
 
+def test_defaults_are_the_measured_ones_and_the_papers_stay_reachable():
+    """No warm-up, steps of a tenth of each negative's radius, far annuli up to 16x
+    (the "Defaults and their sources" page); the paper's configuration as parameters."""
+    params = DROCC().get_params()
+    assert (params["only_ce_epochs"], params["ascent_step_size"], params["far_scale"]) == (
+        0, "auto", 16.0)
+    det = DROCC(radius=2.0, **FAST).fit(np.random.RandomState(0).randn(40, 3))
+    radius, step = det._radii_and_steps(torch.zeros(6, 3))
+    torch.testing.assert_close(step, radius / 10)
+    assert torch.all(radius[::2] == 2.0) and torch.all((radius >= 2.0) & (radius <= 32.0))
+    paper = DROCC(radius=2.0, ascent_step_size=0.01, far_scale=1.0, **FAST).fit(
+        np.random.RandomState(0).randn(40, 3))
+    radius, step = paper._radii_and_steps(torch.zeros(6, 3))
+    assert step == 0.01 and torch.all(radius == 2.0)
+
+
 def test_points_far_outside_the_data_score_below_every_training_point():
     """At its defaults DROCC never ranks far points as more normal than the data.
 
