@@ -1,5 +1,7 @@
 """Behaviour of DROCC, DROCC-OE and DROCC-LF (Goyal et al., ICML 2020)."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -385,3 +387,16 @@ def test_synthetic_generators():
     X = make_noisy_sine(300, random_state=0)
     assert X.shape == (300, 10)
     np.testing.assert_allclose(X[:, 1], np.sin(X[:, 0]))
+
+
+def test_a_radius_beyond_the_datas_scale_warns_and_standardised_data_does_not():
+    """DROCC's radius is in input units: radius 2 on data in [0, 1] puts every
+    negative outside the data's extent, and says so; the same data standardised
+    (the paper's setting) gives no warning."""
+    X = np.random.RandomState(0).rand(80, 5)
+    with pytest.warns(UserWarning, match=r"radius=2 is \d+ times the typical distance.*"
+                                         r"StandardScaler"):
+        DROCC(**FAST).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DROCC(**FAST).fit((X - X.mean(0)) / X.std(0))
