@@ -131,9 +131,11 @@ class ADRA(BaseDeepDetector):
         vector or a feature map, flattened).  A module is copied, never
         modified.  A path (str or path-like) is a ResNet26 state dict saved
         with ``torch.save(net.state_dict(), path)``, read with
-        ``torch.load(weights_only=True)``.  ``"resnet26"`` builds a randomly
-        initialised :class:`~skdeepad.networks.ResNet26` and warns: without
-        pretraining there is nothing to transfer, the premise of the method.
+        ``torch.load(weights_only=True)``, which cannot run code; a file
+        that cannot be read so is a ``ValueError`` naming it.  ``"resnet26"``
+        builds a randomly initialised :class:`~skdeepad.networks.ResNet26`
+        and warns: without pretraining there is nothing to transfer, the
+        premise of the method.
     mode : {"adra", "scratch", "finetune", "l2sp"}, default="adra"
         ``"adra"``: frozen backbone plus adapters.  The paper's comparison
         arms, sharing everything else: ``"scratch"`` re-initialises the
@@ -422,10 +424,25 @@ class ADRA(BaseDeepDetector):
                 f"backbone={backbone!r} is neither 'resnet26', an nn.Module nor an "
                 "existing file of saved ResNet26 weights."
             )
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # truncated or garbage file, or pickled objects
+            raise ValueError(
+                f"backbone={backbone!r}: the file {path} could not be loaded as a "
+                "ResNet26 state dict with torch.load(weights_only=True), which reads "
+                "only tensors and never runs code: it is corrupt or truncated, or "
+                "holds objects other than tensors. Save the weights with "
+                f"torch.save(net.state_dict(), path). ({type(exc).__name__}: {exc})"
+            ) from exc
         if not isinstance(state, dict):
             raise ValueError(f"{path} does not hold a state dict; save net.state_dict().")
-        return ResNet26.from_state_dict(state), True
+        try:
+            return ResNet26.from_state_dict(state), True
+        except (ValueError, RuntimeError, TypeError, AttributeError) as exc:
+            raise ValueError(
+                f"backbone={backbone!r}: the state dict in {path} does not describe a "
+                f"ResNet26: {exc}"
+            ) from exc
 
     def _check_channels(self, body):
         first = next((m for m in body.modules() if isinstance(m, nn.Conv2d)), None)

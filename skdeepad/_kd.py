@@ -154,8 +154,11 @@ class KDStudentTeacher(BaseDeepDetector):
         building one from the input shape.  ``"auto"``: the small ResNet of
         cifar10-fast (:class:`~skdeepad.networks.KDResNet`, widths
         ``resnet_widths``) for images ``(channels, H, W)``, an MLP
-        ``p -> hidden_layer_sizes`` with a final leaky ReLU for anything
-        else.  A module is copied, never trained or modified in place; it is
+        ``p -> hidden_layer_sizes`` with a final leaky ReLU for flat
+        samples ``(n_samples, n_features)``; samples of other shapes, such
+        as ``(n, 28, 28)`` images without a channel axis, are a
+        ``ValueError`` (add the channel axis, or flatten them for the MLP).
+        A module is copied, never trained or modified in place; it is
         taken as already pretrained unless ``teacher_pretrain`` says otherwise.
     teacher_weights : str, path-like or dict, default=None
         Saved weights (a ``state_dict``) of the backbone, loaded with
@@ -195,7 +198,8 @@ class KDStudentTeacher(BaseDeepDetector):
         ``(256, 256)``.
     resnet_widths : tuple of 4 int, default=(64, 128, 256, 512)
         Channel widths of the default small ResNet (and of the mirrored
-        decoder for autoencoder pretraining).
+        decoder for autoencoder pretraining), used for image samples
+        ``(channels, H, W)``.
     pretrain_epochs : int, default=20
         Epochs of teacher pretraining (not given in the paper).
     pretrain_lr : float, default=1e-3
@@ -516,6 +520,19 @@ class KDStudentTeacher(BaseDeepDetector):
         shape = tuple(self.input_shape_)
         self.hidden_layer_sizes_ = None
         if isinstance(self.teacher, str):  # "auto"
+            if len(shape) not in (1, 3):
+                # (H, W) may be a grayscale image without its channel axis or a
+                # sequence (T, d): guessing would silently pick the network.
+                example = (1, *shape) if len(shape) == 2 else "(channels, height, width)"
+                raise ValueError(
+                    f"X has samples of shape {shape}, which teacher='auto' cannot "
+                    "interpret: it builds the small ResNet (of widths resnet_widths) "
+                    "for images of shape (channels, height, width) and an MLP (of "
+                    "widths hidden_layer_sizes) for flat samples. For images, add "
+                    f"the channel axis (X[:, None], or flattened X with "
+                    f"input_shape={example}); for the MLP, flatten the samples "
+                    "(X.reshape(len(X), -1)); or pass your own teacher."
+                )
             if len(shape) == 3:
                 backbone = KDResNet(shape[0], tuple(int(w) for w in self.resnet_widths))
             else:

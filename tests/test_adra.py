@@ -1,6 +1,7 @@
 """Behaviour of ADRA, residual adapters, ResNet26, pretraining and the OE corpus."""
 
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -398,3 +399,29 @@ def test_validation_split_holds_out_normal_and_corpus_rows(backbone):
                **{**FAST, "epochs": 4}).fit(X, y)
     assert all(np.isfinite(h["valid_loss"]) for h in det.history_)
     assert 1 <= len(det.history_) <= 4
+
+
+@pytest.mark.parametrize("content", ["garbage", "truncated", "pickled object", "not resnet"])
+def test_backbone_file_that_is_not_resnet26_weights_names_the_file(backbone, tmp_path,
+                                                                   content):
+    """A bad weights file is a ValueError naming it, not a raw UnpicklingError."""
+    X, y = _fit_data(n=8)
+    path = tmp_path / "weights.pt"
+    if content == "garbage":
+        path.write_bytes(np.random.RandomState(0).bytes(300))
+    elif content == "truncated":
+        torch.save(backbone.state_dict(), path)
+        path.write_bytes(path.read_bytes()[:2000])
+    elif content == "pickled object":
+        torch.save({"conv1.weight": _Opaque()}, path)
+    else:
+        torch.save({"weight": torch.zeros(2, 2)}, path)
+    expected = "does not describe a ResNet26" if content == "not resnet" else "weights_only"
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))}.*{expected}"):
+        ADRA(backbone=path, **FAST).fit(X, y)
+    with pytest.raises(ValueError, match=re.escape(str(path))):
+        ADRA(backbone=str(path), **FAST).fit(X, y)
+
+
+class _Opaque:
+    """An object that a weights-only load must refuse to unpickle."""

@@ -9,6 +9,7 @@ import functools
 import gzip
 import hashlib
 import http.server
+import io
 import os
 import re
 import threading
@@ -21,6 +22,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from skdeepad.datasets import (
     ChecksumError,
+    CorruptDataError,
     DataNotFoundError,
     _fetch,
     _registry,
@@ -29,6 +31,7 @@ from skdeepad.datasets import (
     list_odds,
     load_abalone,
     load_adbench,
+    load_abalone_outliers,
     load_mnist_test,
     load_odds,
     make_bundled_tasks,
@@ -399,6 +402,208 @@ def test_load_abalone_parses_csv(tmp_path):
     X, y = load_abalone(data_home=tmp_path, download=False)
     assert X.shape == (2, 8) and X[:, 0].tolist() == [0.0, 2.0]
     np.testing.assert_array_equal(y, [15, 7])
+
+
+# -- corrupt files in the data home ------------------------------------------
+
+_ABALONE_CSV = (
+    "Sex,Length,Diameter,Height,Whole_weight,Shucked_weight,Viscera_weight,"
+    "Shell_weight,Class\n"
+    + "".join(
+        f"{'MFI'[i % 3]},0.{i + 10},0.3,0.1,0.5,0.2,0.1,0.15,{i % 20 + 1}\n"
+        for i in range(40)
+    )
+)
+_MNIST_IMAGES = "mnist/t10k-images-idx3-ubyte.gz"
+_MNIST_LABELS = "mnist/t10k-labels-idx1-ubyte.gz"
+
+
+def _good_bytes(tmp_path, relpath):
+    """A readable file for ``relpath``: the real one if shared, else a small one."""
+    if SHARED_DATA and Path(SHARED_DATA, *relpath.split("/")).is_file():
+        return Path(SHARED_DATA, *relpath.split("/")).read_bytes()
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(60, 5)), (np.arange(60) % 6 == 0).astype(int)
+    if relpath.endswith(".mat"):
+        return _mat_bytes(tmp_path, X, y.reshape(-1, 1))
+    if relpath.endswith(".npz"):
+        return _npz_bytes(tmp_path, X, y)
+    if relpath.endswith(".csv"):
+        return _ABALONE_CSV.encode()
+    path = tmp_path / "tmp.gz"
+    if relpath == _MNIST_IMAGES:
+        _write_idx(path, 0x803, (5, 28, 28), rng.randint(0, 256, 5 * 28 * 28))
+    else:
+        _write_idx(path, 0x801, (5,), [7, 2, 1, 0, 4])
+    return path.read_bytes()
+
+
+def _put(home, relpath, content):
+    path = home.joinpath(*relpath.split("/"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return path
+
+
+_LOADERS = {
+    "odds/cardio.mat": functools.partial(load_odds, "cardio"),
+    "odds/thyroid.mat": functools.partial(load_odds, "thyroid"),
+    "adbench/6_cardio.npz": functools.partial(load_adbench, "6_cardio"),
+    _MNIST_IMAGES: load_mnist_test,
+    _MNIST_LABELS: load_mnist_test,
+    "uci/abalone.csv": load_abalone,
+}
+
+
+def _corrupt(good, kind):
+    if kind == "truncated":
+        return good[: len(good) // 2]
+    if kind == "empty":
+        return b""
+    if kind == "header only":
+        return good[: min(100, len(good) // 2)]
+    return np.random.RandomState(1).bytes(3000)  # garbage
+
+
+@pytest.mark.parametrize("kind", ["truncated", "empty", "header only", "garbage"])
+@pytest.mark.parametrize("relpath", sorted(_LOADERS))
+def test_corrupt_file_names_itself_and_the_fix(monkeypatch, tmp_path, relpath, kind):
+    """A damaged file is a CorruptDataError that names it, its wrong digest and the fix."""
+    home = tmp_path / "home"
+    if relpath in _fetch._NO_DEFAULT_MIRROR:  # back to the default: no mirror at all
+        group = relpath.partition("/")[0]
+        monkeypatch.delenv(_fetch.MIRROR_ENV_PREFIX + group.upper())
+    if relpath.startswith("mnist/"):
+        for other in (_MNIST_IMAGES, _MNIST_LABELS):
+            _put(home, other, _good_bytes(tmp_path, other))
+    broken = _corrupt(_good_bytes(tmp_path, relpath), kind)
+    path = _put(home, relpath, broken)
+    with pytest.raises(
+        CorruptDataError, match=re.escape(f"{relpath!r} at {path} is corrupt")
+    ) as info:
+        _LOADERS[relpath](data_home=home, download=False)
+    message = str(info.value)
+    digest = hashlib.sha256(broken).hexdigest()
+    assert f"Its SHA-256 is {digest}, not the registered one" in message
+    assert _registry.SHA256[relpath] in message  # the digest of a good copy
+    if relpath in _fetch._NO_DEFAULT_MIRROR:
+        assert "Replace it with a good copy" in message
+        assert "cannot be downloaded automatically" in message
+    else:
+        assert (
+            "Delete it so that the next load (with download=True) downloads it again "
+            f"from {_fetch.mirror_url(relpath)}" in message
+        )
+    assert isinstance(info.value, ValueError)
+    assert info.value.relpath == relpath and info.value.path == path
+    assert info.value.checksum_ok is False
+    assert path.read_bytes() == broken  # left alone: the data home may be shared
+
+
+def test_unreadable_file_with_registered_digest_is_called_intact(monkeypatch, tmp_path):
+    """If the bytes are the registered ones, the message does not blame the file."""
+    garbage = np.random.RandomState(1).bytes(500)
+    monkeypatch.setitem(
+        _registry.SHA256, "odds/glass.mat", hashlib.sha256(garbage).hexdigest()
+    )
+    _put(tmp_path, "odds/glass.mat", garbage)
+    with pytest.raises(CorruptDataError, match="the file itself is intact") as info:
+        load_odds("glass", data_home=tmp_path, download=False)
+    assert info.value.checksum_ok is True
+    assert "Delete it" not in str(info.value)
+
+
+def test_malformed_content_is_a_corrupt_data_error(tmp_path):
+    """Readable files with the wrong content use the same error class."""
+    _put(tmp_path, "adbench/14_glass.npz", _npz_bytes(tmp_path, np.zeros(3), np.zeros(3)))
+    with pytest.raises(CorruptDataError, match="is corrupt: it holds X of shape"):
+        load_adbench("glass", data_home=tmp_path, download=False)
+    with open(tmp_path / "adbench" / "14_glass.npz", "wb") as f:
+        np.save(f, np.zeros(3))  # a .npy array under the .npz name
+    with pytest.raises(CorruptDataError, match="single .npy array, not an .npz"):
+        load_adbench("glass", data_home=tmp_path, download=False)
+    _put(tmp_path, "uci/abalone.csv", _ABALONE_CSV.encode()[:-9])  # cut inside a row
+    with pytest.raises(CorruptDataError, match=r"line 41 is malformed .*fields instead of 9"):
+        load_abalone(data_home=tmp_path, download=False)
+
+
+def test_mnist_count_mismatch_blames_the_file_with_the_wrong_digest(monkeypatch, tmp_path):
+    """Images and labels that disagree in number: the file whose digest is wrong is named."""
+    (tmp_path / "mnist").mkdir()
+    images = tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz"
+    labels = tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz"
+    _write_idx(images, 0x803, (2, 28, 28), np.zeros(2 * 28 * 28))
+    _write_idx(labels, 0x801, (3,), [1, 2, 3])
+    monkeypatch.setitem(
+        _registry.SHA256, _MNIST_LABELS, hashlib.sha256(labels.read_bytes()).hexdigest()
+    )
+    with pytest.raises(CorruptDataError, match="holds 2 images but .* holds 3 labels") as info:
+        load_mnist_test(data_home=tmp_path, download=False)
+    assert info.value.relpath == _MNIST_IMAGES and info.value.checksum_ok is False
+
+
+_VERIFY_CASES = [
+    pytest.param("odds/glass.mat", functools.partial(load_odds, "glass"), id="odds"),
+    pytest.param(  # the fallback of ODDS thyroid
+        "adbench/38_thyroid.npz", functools.partial(load_odds, "thyroid"), id="thyroid"
+    ),
+    pytest.param("adbench/14_glass.npz", functools.partial(load_adbench, "glass"),
+                 id="adbench"),
+    pytest.param("uci/abalone.csv", load_abalone, id="abalone"),
+    pytest.param("uci/abalone.csv", load_abalone_outliers, id="abalone_outliers"),
+    pytest.param(_MNIST_LABELS, load_mnist_test, id="mnist"),
+]
+
+
+@pytest.mark.parametrize("relpath, loader", _VERIFY_CASES)
+def test_verify_rehashes_an_existing_file(monkeypatch, tmp_path, relpath, loader):
+    """verify=True checks the digest of a file already there; the default trusts it."""
+    home = tmp_path / "home"
+    for other in (_MNIST_IMAGES, _MNIST_LABELS) if relpath.startswith("mnist") else ():
+        other_content = _good_bytes(tmp_path, other)
+        _put(home, other, other_content)
+        digest = hashlib.sha256(other_content).hexdigest()
+        monkeypatch.setitem(_registry.SHA256, other, digest)
+    content = _good_bytes(tmp_path, relpath)
+    _put(home, relpath, content)
+    # A readable file whose digest is not the registered one:
+    monkeypatch.setitem(_registry.SHA256, relpath, "0" * 64)
+    loader(data_home=home, download=False)  # trusted without hashing by default
+    with pytest.raises(
+        CorruptDataError, match=f"{re.escape(relpath)}.*checked because verify=True"
+    ) as info:
+        loader(data_home=home, download=False, verify=True)
+    assert hashlib.sha256(content).hexdigest() in str(info.value)
+    monkeypatch.setitem(_registry.SHA256, relpath, hashlib.sha256(content).hexdigest())
+    loader(data_home=home, download=False, verify=True)  # the registered bytes pass
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes and umask are POSIX")
+@pytest.mark.parametrize(
+    "umask, mode",
+    [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)],
+    ids=["umask022", "umask027", "umask002"],
+)
+def test_downloaded_file_honours_the_umask(monkeypatch, tmp_path, umask, mode):
+    """A downloaded file gets the permissions of any new file, not mkstemp's 0600."""
+    content = b"some bytes"
+    monkeypatch.setitem(_registry.SHA256, "odds/glass.mat", hashlib.sha256(content).hexdigest())
+    urls = []
+
+    def fake_urlopen(url, timeout):
+        urls.append(url)
+        return io.BytesIO(content)
+
+    monkeypatch.setattr(_fetch.urllib.request, "urlopen", fake_urlopen)
+    old = os.umask(umask)
+    try:
+        path = _fetch.fetch_file("odds/glass.mat", data_home=tmp_path)
+    finally:
+        os.umask(old)
+    assert urls == ["http://127.0.0.1:9/offline/glass.mat"]
+    assert path.read_bytes() == content
+    assert path.stat().st_mode & 0o777 == mode
+    assert sorted(p.name for p in path.parent.iterdir()) == ["glass.mat"]  # no .part left
 
 
 # -- loaders on the real data (SKDEEPAD_DATA) --------------------------------

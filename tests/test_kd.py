@@ -310,3 +310,29 @@ def test_bad_inputs_raise_clear_errors(normal_data):
         det.teacher_features(normal_data, rep="logits")
     with pytest.raises(ValueError, match="features"):
         det.score_samples(normal_data[:, :3])
+
+
+def test_auto_teacher_refuses_samples_without_a_channel_axis(images):
+    """(n, H, W) could be grayscale images or sequences: an error says how to mean which.
+
+    Before, such samples silently got the MLP and resnet_widths was ignored.
+    """
+    det = KDStudentTeacher(**{**IMAGES, "epochs": 0})
+    with pytest.raises(ValueError, match=r"samples of shape \(12, 12\).*X\[:, None\].*"
+                                         r"input_shape=\(1, 12, 12\).*flatten"):
+        det.fit(images[:, 0])
+    assert not hasattr(det, "teacher_")
+    # With the channel axis (or flattened with input_shape), resnet_widths is used:
+    for X, params in [(images, {}), (images.reshape(len(images), -1),
+                                     {"input_shape": (1, 12, 12)})]:
+        fitted = KDStudentTeacher(**{**IMAGES, "epochs": 0, **params}).fit(X)
+        assert isinstance(fitted.teacher_[0], KDResNet)
+        assert fitted.teacher_[0].out_features == IMAGES["resnet_widths"][-1]
+    # Flattened without input_shape is tabular: the MLP of hidden_layer_sizes.
+    flat = KDStudentTeacher(**{**IMAGES, "epochs": 0, "hidden_layer_sizes": (5,)}).fit(
+        images.reshape(len(images), -1))
+    assert flat.hidden_layer_sizes_ == (5,)
+    # A teacher of the user's own may take such samples.
+    own = KDStudentTeacher(teacher=lambda shape: nn.Sequential(nn.Flatten(), nn.Linear(144, 8)),
+                           **{**IMAGES, "epochs": 0}).fit(images[:, 0])
+    assert own.teacher_features(images[:3, 0]).shape == (3, 8)

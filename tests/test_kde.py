@@ -1,5 +1,7 @@
 """KernelDensityDetector: the Deep SAD paper's KDE baseline."""
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV
@@ -38,3 +40,18 @@ def test_too_few_samples_for_cv_folds():
     """bandwidth='cv' with fewer samples than folds says what to do."""
     with pytest.raises(ValueError, match="needs at least 5 training samples"):
         KernelDensityDetector().fit(np.random.RandomState(0).randn(4, 2))
+
+
+@pytest.mark.parametrize("bandwidth", ["cv", 1.0])
+def test_identical_samples_are_refused_like_the_deep_detectors(bandwidth):
+    """All-constant X raises the deep detectors' ValueError (it used to fit)."""
+    from skdeepad import DeepSAD
+
+    with pytest.raises(ValueError) as deep:
+        DeepSAD(device="cpu").fit(np.ones((6, 3)))
+    assert str(deep.value).startswith("All features of X are constant")
+    with pytest.raises(ValueError, match=f"^{re.escape(str(deep.value))}$"):
+        KernelDensityDetector(bandwidth=bandwidth).fit(np.full((10, 2), -1.0))
+    X = np.full((10, 2), -1.0)
+    X[3, 0] = 0.0
+    assert KernelDensityDetector(bandwidth=bandwidth).fit(X).kde_ is not None

@@ -1,5 +1,7 @@
 """Tests of the SSAD estimator (Görnitz et al., 2013) and its dual solver."""
 
+import re
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -229,3 +231,26 @@ def test_convergence_warning():
     X, y = _problem(0)
     with pytest.warns(ConvergenceWarning, match="max_iter"):
         SSAD(eta_u=0.1, eta_l=0.5, max_iter=2).fit(X, y)
+
+
+def _deep_constant_message():
+    """The message the deep detectors give for identical samples."""
+    from skdeepad import DeepSAD
+
+    with pytest.raises(ValueError) as info:
+        DeepSAD(device="cpu").fit(np.ones((6, 3)))
+    return str(info.value)
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "linear"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_identical_samples_are_refused_like_the_deep_detectors(kernel, sparse):
+    """All-constant X raises the deep detectors' ValueError (it used to fit)."""
+    message = _deep_constant_message()
+    assert message.startswith("All features of X are constant")
+    X = np.full((8, 3), 2.5)
+    y = np.r_[np.zeros(6), 1, -1]
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        SSAD(kernel=kernel).fit(sp.csr_matrix(X) if sparse else X, y)
+    X[0, 1] = 3.0  # one differing sample is enough to fit
+    SSAD(kernel=kernel).fit(sp.csr_matrix(X) if sparse else X, y)

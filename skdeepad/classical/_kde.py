@@ -3,6 +3,7 @@
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KernelDensity
@@ -13,6 +14,26 @@ from ..base import ThresholdMixin
 from ..utils._labels import check_partial_labels
 
 __all__ = ["KernelDensityDetector"]
+
+
+def check_not_all_constant(X):
+    """Reject training data whose samples are all identical.
+
+    The same ``ValueError`` as the deep estimators raise (see
+    ``skdeepad.base``), so that every detector of the package agrees on
+    such input. ``X`` is a validated 2-D array or sparse matrix with at
+    least 2 rows.
+    """
+    if sp.issparse(X):
+        constant = (X.max(axis=0) != X.min(axis=0)).nnz == 0
+    else:
+        constant = not np.any(np.ptp(X, axis=0))
+    if constant:
+        raise ValueError(
+            "All features of X are constant (every sample is identical); there "
+            "is nothing to learn. Check the input data."
+        )
+
 
 #: The Deep SAD paper's bandwidth grid (Appendix E): 2^0.5, 2^1, ..., 2^5.
 DEFAULT_BANDWIDTHS = tuple(2.0 ** np.arange(0.5, 5.01, 0.5))
@@ -118,8 +139,14 @@ default="gaussian"
         -------
         self : object
             The fitted detector.
+
+        Raises
+        ------
+        ValueError
+            If all samples of ``X`` are identical (as the deep detectors).
         """
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        check_not_all_constant(X)
         X = X[check_partial_labels(y, len(X)) != -1]
         if self.bandwidth == "cv":
             grid = DEFAULT_BANDWIDTHS if self.bandwidths is None else tuple(self.bandwidths)

@@ -65,6 +65,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..base import ThresholdMixin
 from ..utils._labels import check_partial_labels
+from ._kde import check_not_all_constant
 
 __all__ = ["SSAD"]
 
@@ -492,6 +493,8 @@ class SSAD(ThresholdMixin, OutlierMixin, BaseEstimator):
                 "With kernel='precomputed', fit needs the square Gram matrix of the "
                 f"training samples; got X of shape {X.shape}."
             )
+        if reset and self.kernel != "precomputed" and X.shape[0] >= 2:
+            check_not_all_constant(X)
         return X
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -511,6 +514,12 @@ class SSAD(ThresholdMixin, OutlierMixin, BaseEstimator):
         -------
         self : object
             The fitted detector.
+
+        Raises
+        ------
+        ValueError
+            If the (two or more) samples of ``X`` are all identical, as the
+            deep detectors do (not checked for ``kernel="precomputed"``).
         """
         X = self._validate_X(X, reset=True)
         n = X.shape[0]

@@ -5,13 +5,15 @@ Loaders read files from a data home (see :func:`get_data_home`) laid out as
 ``mnist/t10k-*-ubyte.gz``. A missing file is downloaded from a public mirror
 and kept only if its SHA-256 digest matches the package's registry; offline,
 the loaders raise :class:`DataNotFoundError`, whose message says which file
-to download from where and where to save it. :func:`make_bundled_tasks`
+to download from where and where to save it. A file in the data home that
+cannot be read (or, with ``verify=True``, whose digest is wrong) raises
+:class:`CorruptDataError`, whose message says how to replace it. :func:`make_bundled_tasks`
 builds tasks from scikit-learn's bundled data sets and needs no file at all.
 """
 
 from ._base import get_data_home
 from ._bundled import make_bundled_tasks
-from ._fetch import ChecksumError, DataNotFoundError
+from ._fetch import ChecksumError, CorruptDataError, DataNotFoundError
 from ._corpus import make_outlier_corpus
 from ._mnist import load_mnist_test
 from ._scenarios import make_one_vs_rest_scenario
@@ -30,6 +32,7 @@ from ._tabular_protocols import (
 
 __all__ = [
     "ChecksumError",
+    "CorruptDataError",
     "DataNotFoundError",
     "get_data_home",
     "list_adbench",

@@ -5,7 +5,10 @@ digest. :func:`fetch_file` returns the file's path in the data home; if the
 file is missing it downloads it from a public mirror into a temporary file
 next to its final place, checks the digest and only then renames it into
 place, so that an interrupted or corrupted download never leaves a file that
-a later call would trust.
+a later call would trust. A file already in the data home is trusted without
+re-hashing unless ``verify=True``; when a loader fails to read one,
+:func:`read_data_file` hashes it and raises :class:`CorruptDataError`, whose
+message says whether the digest is wrong and how to replace the file.
 
 Mirrors are base URLs, one per top-level folder of the data home ("group"):
 the file ``<group>/<name>`` is downloaded from ``<base URL>/<name>``. The
@@ -19,7 +22,7 @@ import hashlib
 import http.client
 import logging
 import os
-import tempfile
+import secrets
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -96,6 +99,40 @@ class ChecksumError(OSError):
     """
 
 
+class CorruptDataError(ValueError):
+    """A data file in the data home cannot be read or is not the registered file.
+
+    Raised when a loader fails to read a file that is in the data home
+    (truncated, empty, garbage, or holding the wrong content), and by
+    ``verify=True`` when the file's SHA-256 digest differs from the
+    registered one. The file is hashed when this happens, and the message
+    names the file, says whether its digest is the registered one and how to
+    fix it: delete the file so that the next load downloads it again, or put
+    a good copy in its place. The file itself is left alone (a data home may
+    be shared). Subclass of :class:`ValueError`.
+
+    Attributes
+    ----------
+    relpath : str or None
+        The file's path relative to the data home, e.g. ``"odds/cardio.mat"``.
+    path : pathlib.Path or None
+        Its full path.
+    checksum_ok : bool or None
+        Whether the file's SHA-256 digest is the registered one; None if it
+        could not be computed.
+    """
+
+    def __init__(self, message, relpath=None, path=None, checksum_ok=None):
+        super().__init__(message)
+        self.relpath = relpath
+        self.path = path
+        self.checksum_ok = checksum_ok
+
+
+class _BadContent(ValueError):
+    """A reader's complaint about a file's content (the message says what)."""
+
+
 def mirror_url(relpath):
     """Return the URL to download a registered file from, or None.
 
@@ -151,11 +188,113 @@ def _not_found(relpath, data_home, target, url, reason):
     return DataNotFoundError(" ".join(message))
 
 
+def _corrupt(relpath, path, problem, digest=None):
+    """Build the error for a file in the data home that is unusable.
+
+    ``digest`` is the file's SHA-256 if the caller has it; else it is
+    computed here, so that the message can say whether the file is damaged.
+    """
+    expected = SHA256[relpath]
+    if digest is None:
+        try:
+            digest = _sha256(path)
+        except OSError as exc:
+            digest = exc
+    if isinstance(digest, OSError):
+        checksum_ok = None
+        head = f"Data file {relpath!r} at {path} could not be read: {problem}."
+        checksum = f"Its SHA-256 could not be computed either ({digest})."
+    elif digest == expected:
+        checksum_ok = True
+        head = f"Data file {relpath!r} at {path} could not be read: {problem}."
+        checksum = (
+            "Its SHA-256 is the registered one, so the file itself is intact: "
+            "reading it failed for another reason (an incompatible version of "
+            "numpy or scipy?). Please report this."
+        )
+    else:
+        checksum_ok = False
+        head = f"Data file {relpath!r} at {path} is corrupt: {problem}."
+        checksum = (
+            f"Its SHA-256 is {digest}, not the registered one: the file is "
+            "damaged (an interrupted or truncated copy, for example) or is not "
+            "the file the package expects."
+        )
+    message = [head, checksum]
+    if checksum_ok is not True:
+        url = mirror_url(relpath)
+        if url is not None:
+            message.append(
+                "Delete it so that the next load (with download=True) downloads "
+                f"it again from {url}, or replace it with a good copy (SHA-256 "
+                f"{expected})."
+            )
+        else:
+            why = _NO_DEFAULT_MIRROR.get(relpath, "no mirror is configured for it")
+            message.append(
+                f"Replace it with a good copy (SHA-256 {expected}); it cannot be "
+                f"downloaded automatically: {why}."
+            )
+        message.append(
+            f"If the data home is shared, ask whoever maintains it, or point "
+            f"data_home (or {DATA_HOME_ENV}) at a folder with good copies."
+        )
+    return CorruptDataError(
+        " ".join(message), relpath=relpath, path=path, checksum_ok=checksum_ok
+    )
+
+
+def read_data_file(relpath, path, reader):
+    """Return ``reader(path)``, turning any failure to read into CorruptDataError.
+
+    Parameters
+    ----------
+    relpath : str
+        The registered name of the file (a key of the registry).
+    path : path-like
+        The file in the data home.
+    reader : callable
+        Parses the file; raises any exception if it cannot.
+
+    Raises
+    ------
+    CorruptDataError
+        If ``reader`` fails. The file is hashed, and the message says whether
+        its SHA-256 is the registered one and how to replace it. A
+        :class:`PermissionError` or :class:`MemoryError` is not a sign of a
+        corrupt file and propagates unchanged.
+    """
+    try:
+        return reader(path)
+    except (CorruptDataError, PermissionError, MemoryError):
+        raise
+    except Exception as exc:
+        if isinstance(exc, _BadContent):
+            problem = str(exc)
+        else:
+            problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise _corrupt(relpath, Path(path), problem) from exc
+
+
+def _new_part_file(target):
+    """Create and open an empty, uniquely named temporary file beside ``target``.
+
+    Unlike :func:`tempfile.mkstemp` (always mode 0600), the file is created
+    with mode 0666 minus the process umask, as any ordinary new file, so that
+    other users of a shared data home can read what is downloaded into it.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = target.parent / f".{target.name}.{secrets.token_hex(8)}.part"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:  # pragma: no cover - 64 random bits
+            continue
+
+
 def _download(url, relpath, target, expected):
     """Stream ``url`` into a temporary file beside ``target``, verify, rename."""
-    fd, tmp = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".part"
-    )
+    fd, tmp = _new_part_file(target)
     try:
         digest = hashlib.sha256()
         with os.fdopen(fd, "wb") as out:
@@ -179,16 +318,18 @@ def _download(url, relpath, target, expected):
         raise
 
 
-def fetch_file(relpath, data_home=None, download=True):
+def fetch_file(relpath, data_home=None, download=True, verify=False):
     """Return the path of a data file, downloading it if it is missing.
 
     The file is looked for at ``<data_home>/<relpath>``. If it is there it is
-    used as it is: existing files are not re-hashed, so that a folder
-    prepared by hand (for example with a file converted from another source)
-    keeps working. If it is missing and ``download`` is True, it is downloaded
-    from the mirror of its group (see :func:`mirror_url`) into a temporary
-    file in the same folder, its SHA-256 digest is checked against the
-    registry, and it is then renamed into place atomically.
+    used as it is, unless ``verify`` is True: by default existing files are
+    not re-hashed, so that loading stays fast and a folder prepared by hand
+    (for example with a file converted from another source) keeps working.
+    If it is missing and ``download`` is True, it is downloaded from the
+    mirror of its group (see :func:`mirror_url`) into a temporary file in the
+    same folder, its SHA-256 digest is checked against the registry, and it
+    is then renamed into place atomically, with the permissions of any new
+    file (mode 0666 minus the umask).
 
     Parameters
     ----------
@@ -199,6 +340,9 @@ def fetch_file(relpath, data_home=None, download=True):
         Data folder; see :func:`skdeepad.datasets.get_data_home`.
     download : bool, default=True
         Whether to download the file if it is missing.
+    verify : bool, default=False
+        Whether to check the SHA-256 digest of a file that is already in the
+        data home (a downloaded file is always checked).
 
     Returns
     -------
@@ -217,6 +361,10 @@ def fetch_file(relpath, data_home=None, download=True):
     ChecksumError
         If the downloaded bytes do not have the registered SHA-256 digest.
         Nothing is kept in the data home. Subclass of :class:`OSError`.
+    CorruptDataError
+        If ``verify`` is True and the existing file's digest is not the
+        registered one. The file is left in place; the message says how to
+        replace it. Subclass of :class:`ValueError`.
     """
     if relpath not in SHA256:
         raise ValueError(
@@ -226,6 +374,15 @@ def fetch_file(relpath, data_home=None, download=True):
     data_home = get_data_home(data_home).absolute()
     target = data_home.joinpath(*relpath.split("/"))
     if target.is_file():
+        if verify:
+            digest = _sha256(target)
+            if digest != SHA256[relpath]:
+                raise _corrupt(
+                    relpath,
+                    target,
+                    "its SHA-256 does not match (checked because verify=True)",
+                    digest=digest,
+                )
         return target
 
     url = mirror_url(relpath)

@@ -7,7 +7,8 @@ import numpy as np
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import validate_params
 
-from ._fetch import fetch_file
+from ._fetch import _BadContent, _corrupt, _sha256, fetch_file, read_data_file
+from ._registry import SHA256
 
 _IMAGES = "mnist/t10k-images-idx3-ubyte.gz"
 _LABELS = "mnist/t10k-labels-idx1-ubyte.gz"
@@ -18,35 +19,34 @@ _MAGIC_IMAGES = 0x00000803
 _MAGIC_LABELS = 0x00000801
 
 
-def _read_idx_ubyte(path, magic):
+def _parse_idx_ubyte(path, magic):
     """Read a gzipped idx file of unsigned bytes into a (writeable) array."""
-    try:
-        with gzip.open(path, "rb") as f:
-            content = f.read()
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"{path} is not a readable gzip file: {exc}") from exc
+    with gzip.open(path, "rb") as f:
+        content = f.read()
     ndim = magic & 0xFF
     header_size = 4 * (1 + ndim)
     if len(content) < header_size:
-        raise ValueError(
-            f"{path} is too short ({len(content)} bytes) to be an idx file."
-        )
+        raise _BadContent(f"it is too short ({len(content)} bytes) to be an idx file")
     header = np.frombuffer(content, dtype=">u4", count=1 + ndim)
     if header[0] != magic:
-        raise ValueError(
-            f"{path} starts with the magic number {int(header[0]):#010x}; "
-            f"expected {magic:#010x} (idx, unsigned bytes, {ndim}-D)."
+        raise _BadContent(
+            f"it starts with the magic number {int(header[0]):#010x}; expected "
+            f"{magic:#010x} (idx, unsigned bytes, {ndim}-D)"
         )
     shape = tuple(int(n) for n in header[1:])
     n_values = int(np.prod(shape))
     if len(content) - header_size != n_values:
-        raise ValueError(
-            f"{path} declares shape {shape} ({n_values} values) but holds "
-            f"{len(content) - header_size} bytes of data."
+        raise _BadContent(
+            f"it declares shape {shape} ({n_values} values) but holds "
+            f"{len(content) - header_size} bytes of data"
         )
     # np.frombuffer over bytes is read-only; callers get their own copy.
     values = np.frombuffer(content, dtype=np.uint8, offset=header_size)
     return values.reshape(shape).copy()
+
+
+def _read_idx_ubyte(relpath, path, magic):
+    return read_data_file(relpath, path, lambda path: _parse_idx_ubyte(path, magic))
 
 
 @validate_params(
@@ -54,10 +54,11 @@ def _read_idx_ubyte(path, magic):
         "data_home": [str, os.PathLike, None],
         "download": ["boolean"],
         "return_X_y": ["boolean"],
+        "verify": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
-def load_mnist_test(*, data_home=None, download=True, return_X_y=True):
+def load_mnist_test(*, data_home=None, download=True, return_X_y=True, verify=False):
     """Load the 10,000 images of the MNIST test split.
 
     Reads the original idx files ``mnist/t10k-images-idx3-ubyte.gz`` and
@@ -75,6 +76,10 @@ def load_mnist_test(*, data_home=None, download=True, return_X_y=True):
         Whether to download the files if they are not in the data home.
     return_X_y : bool, default=True
         If True, return ``(X, y)``; if False, a :class:`~sklearn.utils.Bunch`.
+    verify : bool, default=False
+        Whether to check the SHA-256 digests of files that are already in the
+        data home against the registered ones (downloaded files are always
+        checked).
 
     Returns
     -------
@@ -94,10 +99,14 @@ def load_mnist_test(*, data_home=None, download=True, return_X_y=True):
         :class:`FileNotFoundError`.
     ChecksumError
         If a downloaded file does not have the registered SHA-256 digest.
-    ValueError
-        If a file is not a gzipped idx file of the expected kind (wrong magic
-        number, or a size that does not match its header), or if the images
-        and labels disagree in number.
+    CorruptDataError
+        If a file cannot be read: not a complete gzip file, not an idx file
+        of the expected kind (wrong magic number, or a size that does not
+        match its header), or images and labels that disagree in number; or,
+        with ``verify=True``, if a file's SHA-256 digest is not the
+        registered one. The message names the file, says whether its digest
+        is the registered one and how to replace it. Subclass of
+        :class:`ValueError`.
 
     Examples
     --------
@@ -107,14 +116,22 @@ def load_mnist_test(*, data_home=None, download=True, return_X_y=True):
     ((10000, 1, 28, 28), dtype('uint8'))
     >>> y = (digits != 0).astype(int)  # doctest: +SKIP
     """
-    images_path = fetch_file(_IMAGES, data_home=data_home, download=download)
-    labels_path = fetch_file(_LABELS, data_home=data_home, download=download)
-    images = _read_idx_ubyte(images_path, _MAGIC_IMAGES)
-    labels = _read_idx_ubyte(labels_path, _MAGIC_LABELS)
+    images_path = fetch_file(_IMAGES, data_home=data_home, download=download, verify=verify)
+    labels_path = fetch_file(_LABELS, data_home=data_home, download=download, verify=verify)
+    images = _read_idx_ubyte(_IMAGES, images_path, _MAGIC_IMAGES)
+    labels = _read_idx_ubyte(_LABELS, labels_path, _MAGIC_LABELS)
     if images.shape[0] != labels.shape[0]:
-        raise ValueError(
+        # Each file is well formed on its own: blame the one whose digest is
+        # wrong (the labels file if both or neither are).
+        paths = {_LABELS: labels_path, _IMAGES: images_path}
+        digests = {relpath: _sha256(path) for relpath, path in paths.items()}
+        relpath = next((r for r in paths if digests[r] != SHA256[r]), _LABELS)
+        raise _corrupt(
+            relpath,
+            paths[relpath],
             f"{images_path} holds {images.shape[0]} images but {labels_path} "
-            f"holds {labels.shape[0]} labels."
+            f"holds {labels.shape[0]} labels",
+            digest=digests[relpath],
         )
     X = images[:, np.newaxis, :, :]
     y = labels.astype(np.int64)

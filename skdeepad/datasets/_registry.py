@@ -4,8 +4,10 @@
 Keys are paths relative to the data home, with ``/`` separators, in the
 layout described in :func:`skdeepad.datasets.get_data_home`. A downloaded
 file is kept only if its SHA-256 digest equals the value recorded here.
-Files already present in the data home are not re-hashed on every load (see
-:func:`skdeepad.datasets._fetch.fetch_file`).
+Files already present in the data home are not re-hashed on every load, only
+when a loader is given ``verify=True`` or fails to read the file (see
+:func:`skdeepad.datasets._fetch.fetch_file` and
+:func:`skdeepad.datasets._fetch.read_data_file`).
 """
 
 # The digests were computed from the files the mirrors named in ``_fetch.py``

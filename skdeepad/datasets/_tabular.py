@@ -9,7 +9,7 @@ import scipy.io
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import validate_params
 
-from ._fetch import DataNotFoundError, fetch_file
+from ._fetch import DataNotFoundError, _BadContent, fetch_file, read_data_file
 from ._registry import SHA256
 
 # Where each ODDS set comes from, in one line (ODDS builds every set from a
@@ -118,58 +118,67 @@ def list_adbench():
     return sorted(stems, key=lambda stem: (int(stem.split("_", 1)[0]), stem))
 
 
-def _checked_arrays(X, y, path):
+def _checked_arrays(X, y):
     """Convert a file's arrays to float64 X (n, d) and int64 y (n,) in {0, 1}."""
     X = np.asarray(X)
     y = np.asarray(y)
     if X.ndim != 2 or y.ndim not in (1, 2) or (y.ndim == 2 and 1 not in y.shape):
-        raise ValueError(
-            f"{path} holds X of shape {X.shape} and y of shape {y.shape}; "
-            "expected a 2-D X (n_samples, n_features) and a 1-D y."
+        raise _BadContent(
+            f"it holds X of shape {X.shape} and y of shape {y.shape}; expected a "
+            "2-D X (n_samples, n_features) and a 1-D y"
         )
     y = y.ravel()
     if y.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"{path} holds {X.shape[0]} rows in X but {y.shape[0]} labels in y."
-        )
+        raise _BadContent(f"it holds {X.shape[0]} rows in X but {y.shape[0]} labels in y")
     if not np.all(np.isin(y, (0, 1))):
-        raise ValueError(
-            f"{path} has labels {np.unique(y).tolist()} in y; expected only 0 "
-            "(normal) and 1 (outlier)."
+        raise _BadContent(
+            f"it has labels {np.unique(y).tolist()} in y; expected only 0 (normal) "
+            "and 1 (outlier)"
         )
     return X.astype(np.float64), y.astype(np.int64)
 
 
-def _read_mat(path):
+def _parse_mat(path):
     try:
         contents = scipy.io.loadmat(path)
     except NotImplementedError as exc:
         # scipy reads MATLAB files up to v7; v7.3 files are HDF5 containers.
-        raise ValueError(
-            f"{path} is a MATLAB v7.3 (HDF5) file, which scipy.io.loadmat "
-            "cannot read. Save it again in an older format (in MATLAB: "
-            "save(name, 'X', 'y', '-v7')) or use the copy from the mirror."
+        raise _BadContent(
+            "it is a MATLAB v7.3 (HDF5) file, which scipy.io.loadmat cannot read; "
+            "save it again in an older format (in MATLAB: save(name, 'X', 'y', "
+            "'-v7')) or use the copy from the mirror"
         ) from exc
     missing = {"X", "y"} - set(contents)
     if missing:
-        raise ValueError(
-            f"{path} has no variable(s) {sorted(missing)}; an ODDS file must "
-            "hold the data matrix in 'X' and the 0/1 outlier labels in 'y'."
+        raise _BadContent(
+            f"it has no variable(s) {sorted(missing)}; an ODDS file must hold the "
+            "data matrix in 'X' and the 0/1 outlier labels in 'y'"
         )
-    return _checked_arrays(contents["X"], contents["y"], path)
+    return _checked_arrays(contents["X"], contents["y"])
 
 
-def _read_npz(path):
+def _parse_npz(path):
     # allow_pickle=False: the files hold plain arrays, and a data file must
     # never be able to run code when it is loaded.
-    with np.load(path, allow_pickle=False) as contents:
+    contents = np.load(path, allow_pickle=False)
+    if not isinstance(contents, np.lib.npyio.NpzFile):
+        raise _BadContent("it holds a single .npy array, not an .npz archive")
+    with contents:
         missing = {"X", "y"} - set(contents.files)
         if missing:
-            raise ValueError(
-                f"{path} has no array(s) {sorted(missing)}; an ADBench file "
-                "must hold the data matrix in 'X' and the 0/1 labels in 'y'."
+            raise _BadContent(
+                f"it has no array(s) {sorted(missing)}; an ADBench file must hold "
+                "the data matrix in 'X' and the 0/1 labels in 'y'"
             )
-        return _checked_arrays(contents["X"], contents["y"], path)
+        return _checked_arrays(contents["X"], contents["y"])
+
+
+def _read_mat(relpath, path):
+    return read_data_file(relpath, path, _parse_mat)
+
+
+def _read_npz(relpath, path):
+    return read_data_file(relpath, path, _parse_npz)
 
 
 def _describe(title, origin, X, y, path, reference, extra=""):
@@ -191,11 +200,12 @@ _LOADER_CONSTRAINTS = {
     "data_home": [str, os.PathLike, None],
     "download": ["boolean"],
     "return_X_y": ["boolean"],
+    "verify": ["boolean"],
 }
 
 
 @validate_params(_LOADER_CONSTRAINTS, prefer_skip_nested_validation=True)
-def load_odds(name, *, data_home=None, download=True, return_X_y=True):
+def load_odds(name, *, data_home=None, download=True, return_X_y=True, verify=False):
     """Load an ODDS outlier detection benchmark set.
 
     The ODDS library (Rayana, 2016) turns multi-class data sets into outlier
@@ -221,6 +231,11 @@ def load_odds(name, *, data_home=None, download=True, return_X_y=True):
         Whether to download the file if it is not in the data home.
     return_X_y : bool, default=True
         If True, return ``(X, y)``; if False, a :class:`~sklearn.utils.Bunch`.
+    verify : bool, default=False
+        Whether to check the SHA-256 digest of a file that is already in the
+        data home against the registered one (a downloaded file is always
+        checked). Off by default: hashing costs time on every load, and a
+        folder prepared by hand keeps working.
 
     Returns
     -------
@@ -249,9 +264,14 @@ def load_odds(name, *, data_home=None, download=True, return_X_y=True):
     Raises
     ------
     ValueError
-        If ``name`` is not an ODDS set, listing the available names; or if
-        the file is unreadable (MATLAB v7.3 file, missing ``X``/``y``, labels
-        other than 0/1).
+        If ``name`` is not an ODDS set, listing the available names.
+    CorruptDataError
+        If the file in the data home cannot be read (truncated, empty or
+        garbage bytes, a MATLAB v7.3 file, missing ``X``/``y``, labels other
+        than 0/1), or, with ``verify=True``, if its SHA-256 digest is not the
+        registered one. The message names the file, says whether its digest
+        is the registered one and how to replace it. Subclass of
+        :class:`ValueError`.
     DataNotFoundError
         If the file is missing and cannot be downloaded. The message names
         the file, the URL and where to save it. Subclass of
@@ -296,10 +316,10 @@ def load_odds(name, *, data_home=None, download=True, return_X_y=True):
 
     relpath = f"odds/{key}.mat"
     if key == "thyroid":
-        path, X, y = _load_thyroid(data_home, download)
+        path, X, y = _load_thyroid(data_home, download, verify)
     else:
-        path = fetch_file(relpath, data_home=data_home, download=download)
-        X, y = _read_mat(path)
+        path = fetch_file(relpath, data_home=data_home, download=download, verify=verify)
+        X, y = _read_mat(relpath, path)
     if return_X_y:
         return X, y
     return Bunch(
@@ -312,27 +332,33 @@ def load_odds(name, *, data_home=None, download=True, return_X_y=True):
     )
 
 
-def _load_thyroid(data_home, download):
+def _load_thyroid(data_home, download, verify):
     """Read ODDS thyroid from odds/thyroid.mat, else from ADBench's copy."""
     try:
-        path = fetch_file("odds/thyroid.mat", data_home=data_home, download=False)
+        path = fetch_file(
+            "odds/thyroid.mat", data_home=data_home, download=False, verify=verify
+        )
     except DataNotFoundError:
         pass
     else:
-        return (path, *_read_mat(path))
+        return (path, *_read_mat("odds/thyroid.mat", path))
     try:
-        path = fetch_file(_THYROID_NPZ, data_home=data_home, download=download)
+        path = fetch_file(
+            _THYROID_NPZ, data_home=data_home, download=download, verify=verify
+        )
     except DataNotFoundError as exc:
         raise DataNotFoundError(
             "ODDS thyroid is read from odds/thyroid.mat if that file is in the "
             f"data home, else from {_THYROID_NPZ}; neither is available. "
             f"{exc}"
         ) from exc
-    return (path, *_read_npz(path))
+    return (path, *_read_npz(_THYROID_NPZ, path))
 
 
 @validate_params(_LOADER_CONSTRAINTS, prefer_skip_nested_validation=True)
-def load_adbench(name, *, data_home=None, download=True, return_X_y=True):
+def load_adbench(
+    name, *, data_home=None, download=True, return_X_y=True, verify=False
+):
     """Load one of ADBench's classical tabular anomaly detection sets.
 
     ADBench (Han et al., 2022) collects 47 classical tabular anomaly
@@ -354,6 +380,11 @@ def load_adbench(name, *, data_home=None, download=True, return_X_y=True):
         Whether to download the file if it is not in the data home.
     return_X_y : bool, default=True
         If True, return ``(X, y)``; if False, a :class:`~sklearn.utils.Bunch`.
+    verify : bool, default=False
+        Whether to check the SHA-256 digest of a file that is already in the
+        data home against the registered one (a downloaded file is always
+        checked). Off by default: hashing costs time on every load, and a
+        folder prepared by hand keeps working.
 
     Returns
     -------
@@ -371,7 +402,11 @@ def load_adbench(name, *, data_home=None, download=True, return_X_y=True):
     ------
     ValueError
         If ``name`` is not an available ADBench set, listing the available
-        names; or if the file is malformed.
+        names.
+    CorruptDataError
+        If the file in the data home cannot be read or is malformed, or, with
+        ``verify=True``, if its SHA-256 digest is not the registered one.
+        Subclass of :class:`ValueError`.
     DataNotFoundError
         If the file is missing and cannot be downloaded. Subclass of
         :class:`FileNotFoundError`.
@@ -411,8 +446,8 @@ def load_adbench(name, *, data_home=None, download=True, return_X_y=True):
             f"without the number prefix): {', '.join(list_adbench())}."
         )
     relpath = files[key]
-    path = fetch_file(relpath, data_home=data_home, download=download)
-    X, y = _read_npz(path)
+    path = fetch_file(relpath, data_home=data_home, download=download, verify=verify)
+    X, y = _read_npz(relpath, path)
     if return_X_y:
         return X, y
     stem = relpath[len("adbench/") : -len(".npz")]
@@ -435,6 +470,7 @@ def load_adbench(name, *, data_home=None, download=True, return_X_y=True):
 
 # DROCC's abalone preprocessing encodes sex as an ordinal number.
 _ABALONE_SEX = {"M": 0.0, "F": 1.0, "I": 2.0}
+_ABALONE = "uci/abalone.csv"
 _ABALONE_FEATURES = [
     "Sex",
     "Length",
@@ -447,15 +483,41 @@ _ABALONE_FEATURES = [
 ]
 
 
+def _parse_abalone(path):
+    X, y = [], []
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = [column.strip() for column in next(reader, [])]
+        if header != _ABALONE_FEATURES + ["Class"]:
+            raise _BadContent(
+                f"it has the header {header}; expected {_ABALONE_FEATURES + ['Class']}"
+            )
+        for row in reader:
+            if not row:
+                continue
+            try:
+                if len(row) != 9:
+                    raise ValueError(f"{len(row)} fields instead of 9")
+                X.append([_ABALONE_SEX[row[0].strip()], *map(float, row[1:8])])
+                y.append(int(row[8]))
+            except (KeyError, ValueError) as exc:
+                raise _BadContent(
+                    f"line {reader.line_num} is malformed ({exc!r}): expected Sex in "
+                    "M/F/I, seven numbers and an integer number of rings"
+                ) from exc
+    return np.array(X, dtype=np.float64).reshape(-1, 8), np.array(y, dtype=np.int64)
+
+
 @validate_params(
     {
         "data_home": [str, os.PathLike, None],
         "download": ["boolean"],
         "return_X_y": ["boolean"],
+        "verify": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
-def load_abalone(*, data_home=None, download=True, return_X_y=True):
+def load_abalone(*, data_home=None, download=True, return_X_y=True, verify=False):
     """Load the UCI Abalone data (features and number of rings).
 
     Reads ``uci/abalone.csv`` from the data home: the 4177 abalones of the
@@ -475,6 +537,11 @@ def load_abalone(*, data_home=None, download=True, return_X_y=True):
         if ``SKDEEPAD_MIRROR_UCI`` names a mirror that serves the file.
     return_X_y : bool, default=True
         If True, return ``(X, y)``; if False, a :class:`~sklearn.utils.Bunch`.
+    verify : bool, default=False
+        Whether to check the SHA-256 digest of a file that is already in the
+        data home against the registered one (a downloaded file is always
+        checked). Off by default: hashing costs time on every load, and a
+        folder prepared by hand keeps working.
 
     Returns
     -------
@@ -491,8 +558,10 @@ def load_abalone(*, data_home=None, download=True, return_X_y=True):
     ------
     DataNotFoundError
         If the file is not in the data home, saying where to put it.
-    ValueError
-        If the file does not have the expected columns or values.
+    CorruptDataError
+        If the file cannot be read or does not have the expected columns or
+        values, or, with ``verify=True``, if its SHA-256 digest is not the
+        registered one. Subclass of :class:`ValueError`.
 
     Examples
     --------
@@ -501,27 +570,8 @@ def load_abalone(*, data_home=None, download=True, return_X_y=True):
     >>> normal = (rings >= 8) & (rings <= 10)  # doctest: +SKIP
     >>> anomaly = (rings == 3) | (rings == 21)  # doctest: +SKIP
     """
-    path = fetch_file("uci/abalone.csv", data_home=data_home, download=download)
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        header = [column.strip() for column in next(reader, [])]
-        if header != _ABALONE_FEATURES + ["Class"]:
-            raise ValueError(
-                f"{path} has the header {header}; expected "
-                f"{_ABALONE_FEATURES + ['Class']}."
-            )
-        rows = [row for row in reader if row]
-    try:
-        X = np.array(
-            [[_ABALONE_SEX[row[0].strip()], *map(float, row[1:8])] for row in rows],
-            dtype=np.float64,
-        )
-        y = np.array([int(row[8]) for row in rows], dtype=np.int64)
-    except (KeyError, ValueError, IndexError) as exc:
-        raise ValueError(
-            f"{path} has a malformed row ({exc!r}); expected Sex in M/F/I, "
-            "seven numbers and an integer number of rings per row."
-        ) from exc
+    path = fetch_file(_ABALONE, data_home=data_home, download=download, verify=verify)
+    X, y = read_data_file(_ABALONE, path, _parse_abalone)
     if return_X_y:
         return X, y
     descr = (

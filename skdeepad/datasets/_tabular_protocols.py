@@ -48,7 +48,7 @@ ABALONE_ANOMALY_RINGS = (3, 21)
 _STD_EPS = 1e-4
 
 
-def load_abalone_outliers(*, data_home=None, download=True):
+def load_abalone_outliers(*, data_home=None, download=True, verify=False):
     """UCI Abalone as the DROCC paper's anomaly task.
 
     Abalones with 8, 9 or 10 rings are normal, those with 3 or 21 rings
@@ -62,6 +62,9 @@ def load_abalone_outliers(*, data_home=None, download=True):
         Data folder (see :func:`load_abalone`).
     download : bool, default=True
         Whether to try to download ``uci/abalone.csv`` if it is missing.
+    verify : bool, default=False
+        Whether to check the SHA-256 digest of the file already in the data
+        home (see :func:`load_abalone`).
 
     Returns
     -------
@@ -81,7 +84,7 @@ def load_abalone_outliers(*, data_home=None, download=True):
     >>> X.shape, int(y.sum())  # doctest: +SKIP
     ((1920, 8), 29)
     """
-    X, rings = load_abalone(data_home=data_home, download=download)
+    X, rings = load_abalone(data_home=data_home, download=download, verify=verify)
     normal = np.isin(rings, ABALONE_NORMAL_RINGS)
     anomalous = np.isin(rings, ABALONE_ANOMALY_RINGS)
     keep = normal | anomalous
