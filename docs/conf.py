@@ -100,6 +100,7 @@ API_MODULES = [
     ("skdeepad", "Detectors and utilities"),
     ("skdeepad.metrics", "Metrics and scorers"),
     ("skdeepad.datasets", "Datasets"),
+    ("skdeepad.utils", "Label utilities"),
     ("skdeepad.networks", "Networks"),
     ("skdeepad.ensemble", "Ensembles (stacked training)"),
     ("skdeepad.model_selection", "Model selection (stacked training)"),

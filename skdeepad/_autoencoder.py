@@ -387,4 +387,5 @@ class AutoEncoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """
         check_is_fitted(self)
         X = self._to_tensor(self._validate_X(X, reset=False))
-        return self._map_batches(self.network_.encoder, X).double().cpu().numpy()
+        Z = self._check_finite_output(self._map_batches(self.network_.encoder, X), X, "features")
+        return Z.double().cpu().numpy()

@@ -74,7 +74,7 @@ from ._deep_sad import (
     squared_distance,
 )
 from ._train import _OPTIMIZERS, make_optimizer, train_loop
-from .base import _seeded
+from .base import _restored_on_failure, _seeded
 from .networks import MLP, MLPDecoder
 
 __all__ = ["fit_stacked", "StackedMLP", "StackedFallbackWarning", "structure_key"]
@@ -407,6 +407,10 @@ def fit_stacked(estimators, X, y=None, *, per_estimator=False):
         If the estimators are of different classes, or differ in a
         parameter listed above (the message names it).
 
+    Like ``fit``, the whole call is atomic: if it raises anything (a
+    diverged member, ``KeyboardInterrupt``), every estimator is left exactly
+    as it was before the call.
+
     See Also
     --------
     skdeepad.ensemble.StackedEnsemble : A seed ensemble fitted as one stack.
@@ -440,6 +444,11 @@ def fit_stacked(estimators, X, y=None, *, per_estimator=False):
     True
     """
     estimators = list(estimators)
+    with _restored_on_failure(*estimators):  # all fitted, or all as they were
+        return _fit_stacked(estimators, X, y, per_estimator)
+
+
+def _fit_stacked(estimators, X, y, per_estimator):
     if not estimators:
         raise ValueError("fit_stacked needs at least one estimator; got an empty list.")
     _check_same_structure(estimators)

@@ -12,6 +12,27 @@ Design notes
   no host/device copies happen per batch.
 * Losses are accumulated on the device and read back once per epoch (one
   synchronisation per epoch, not per batch).
+* A diverging fit stops with a :class:`FloatingPointError` naming the epoch:
+  when the epoch's training loss is NaN or infinite, and also when it stays
+  finite but has grown more than :data:`DIVERGENCE_FACTOR` times beyond the
+  loss of the very first batch (taken before any optimizer step), or beyond
+  ``DIVERGENCE_FACTOR`` itself when that initial loss is below 1, or beyond
+  :data:`LOSS_LIMIT` (1e20).  Adam with ``lr=1e6`` drives losses from ~1 to
+  1e10..1e25 without ever producing a NaN; legitimate training -- DeepSAD's
+  inverse-distance term (at most ``eta / 1e-6`` per sample), DROCC's
+  adversarial phase switching on, a critic's loss changing sign -- moves the
+  loss by a few orders of magnitude at most, far below a million-fold.
+  Stacked models' losses are checked one by one.  A loss can also stay
+  bounded while the weights explode (an autoencoder's sigmoid output
+  saturates at Adam ``lr=1e6``; the Deep SVDD trained on its encoder then
+  starts at a loss of 1e12 and stays there): the total norm of the trained
+  weights is also checked every epoch, against ``DIVERGENCE_FACTOR`` times
+  its initial value (or 1 if smaller) -- Adam moves a weight by about ``lr``
+  per step, so sane learning rates stay orders of magnitude below that.  For
+  stacked models this norm is over all members, so one exploding member
+  stops the stack (as a NaN loss of one member does).  A last optimizer step
+  that turns the weights into NaN or inf (after the last loss was taken) is
+  caught by a check of the modules' parameters when the loop ends.
 * Every sample is used in every epoch.  A final batch smaller than half a
   batch is merged into the previous one: BatchNorm cannot normalise a batch of
   one in training mode, and a batch of a few rows gives statistics so noisy
@@ -33,6 +54,15 @@ __all__ = ["batch_slices", "gradient_step", "make_optimizer", "train_loop"]
 _FUSED_ADAM_ON_CPU = tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 4)
 
 _GATHER_ONCE_BYTES = 256 * 2**20
+
+#: A training loss more than this many times the initial loss (or than this
+#: number, for an initial loss below 1) means the optimisation has diverged.
+DIVERGENCE_FACTOR = 1e6
+
+#: A training loss above this is a diverged fit whatever the initial loss: it
+#: is the square of float32 values of ~1e10, a few orders of magnitude from
+#: overflow (a network diverged in pretraining starts its main training here).
+LOSS_LIMIT = 1e20
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -176,7 +206,13 @@ def train_loop(
     Raises
     ------
     FloatingPointError
-        If the training loss becomes NaN or infinite.
+        If the training loss of an epoch becomes NaN or infinite, or grows
+        beyond ``DIVERGENCE_FACTOR * max(|loss of the first batch|, 1)``
+        or beyond ``LOSS_LIMIT`` (per model for a ``(K, m)`` draw); if the
+        total norm of the trainable weights of ``modules`` grows beyond
+        ``DIVERGENCE_FACTOR * max(initial norm, 1)``; or if
+        those weights are NaN or infinite at the end.  The
+        message names the epoch and suggests a lower learning rate.
     """
     n = len(data[0])
     device = data[0].device
@@ -188,6 +224,10 @@ def train_loop(
     gather_once = sum(t.element_size() * t.numel() for t in data) <= _GATHER_ONCE_BYTES
     history = []
     best_loss, best_state, stale = math.inf, None, 0
+    limit = None  # the divergence bound, from the first batch's loss
+    params = [p for m in modules for p in m.parameters()  # the trained ones
+              if p.requires_grad and p.is_floating_point()]
+    weight_limit = DIVERGENCE_FACTOR * max(_total_norm(params).item(), 1.0) if params else 0.0
     bar = tqdm(range(epochs), desc=desc, disable=not verbose, leave=False)
     for epoch in bar:
         tic = time.perf_counter()
@@ -211,23 +251,19 @@ def train_loop(
         else:
             batches = (tuple(t[perm[a:b]] for t in data) for a, b in slices)
         losses = [step(batch, epoch) for batch in batches]
-        if perm.dim() == 2:
-            train_loss = (sizes @ torch.stack(losses).float() / n).tolist()
-            diverged = [k for k, v in enumerate(train_loss) if not math.isfinite(v)]
-            if diverged:
-                raise FloatingPointError(
-                    f"{desc}: the training loss of stacked model(s) {diverged} became "
-                    f"non-finite in epoch {epoch + 1}. The optimisation diverged; try a "
-                    "lower learning rate `lr` (or check the input scale)."
-                )
+        if limit is None:  # from the loss of the untrained model, before any step
+            limit = _divergence_limit(losses[0])
+        stacked = perm.dim() == 2  # one loss per stacked model
+        epoch_loss = (sizes @ torch.stack(losses).float() / n).reshape(-1)
+        if params:  # one read-back for the loss(es) and the weights' norm
+            *train_loss, norm = torch.cat([epoch_loss, _total_norm(params)[None]]).tolist()
         else:
-            train_loss = (torch.stack(losses).float() @ sizes / n).item()
-            if not math.isfinite(train_loss):
-                raise FloatingPointError(
-                    f"{desc}: the training loss became {train_loss} in epoch {epoch + 1}. "
-                    "The optimisation diverged; try a lower learning rate `lr` "
-                    "(or check the input scale)."
-                )
+            train_loss, norm = epoch_loss.tolist(), None
+        _check_loss(train_loss, limit if stacked else [limit], desc, epoch, stacked)
+        if norm is not None:
+            _check_weights(norm, weight_limit, modules, desc, epoch)
+        if not stacked:
+            train_loss = train_loss[0]
         record = {"epoch": epoch + 1, "train_loss": train_loss}
         for scheduler in schedulers:
             record["lr"] = scheduler.optimizer.param_groups[0]["lr"]
@@ -253,4 +289,62 @@ def train_loop(
     if best_state is not None:
         for module, state in zip(modules, best_state):
             module.load_state_dict(state)
+    _check_finite_parameters(modules, desc, len(history))
     return history
+
+
+def _divergence_limit(first_loss):
+    """The bound the loss must stay under: per model, from the first batch's loss."""
+    scale = torch.as_tensor(first_loss).detach().float().abs()
+    scale = scale.nan_to_num(posinf=math.inf).clamp_min(1.0)  # a NaN is caught anyway
+    return (DIVERGENCE_FACTOR * scale).clamp_max(LOSS_LIMIT).tolist()
+
+
+def _check_loss(train_loss, limit, desc, epoch, stacked):
+    """Raise FloatingPointError if an epoch's loss is non-finite or past its limit."""
+    advice = ("The optimisation diverged; try a lower learning rate `lr` (or check the "
+              "input scale).")
+    bad = [k for k, v in enumerate(train_loss) if not math.isfinite(v)]
+    if bad:
+        what = (f"the training loss of stacked model(s) {bad} became non-finite"
+                if stacked else f"the training loss became {train_loss[0]}")
+        raise FloatingPointError(f"{desc}: {what} in epoch {epoch + 1}. {advice}")
+    bad = [k for k, (v, bound) in enumerate(zip(train_loss, limit)) if abs(v) > bound]
+    if bad:
+        grown = [f"{train_loss[k]:.3g}" for k in bad]
+        what = (f"the training loss of stacked model(s) {bad} grew to {grown}" if stacked
+                else f"the training loss grew to {grown[0]}")
+        raise FloatingPointError(
+            f"{desc}: {what} in epoch {epoch + 1}, past {DIVERGENCE_FACTOR:.0e} times the "
+            f"initial loss (or 1 if smaller; at most {LOSS_LIMIT:.0e}). {advice}"
+        )
+
+
+def _check_weights(norm, weight_limit, modules, desc, epoch):
+    """Raise FloatingPointError if the weights' norm is non-finite or past its limit."""
+    if not math.isfinite(norm):
+        _check_finite_parameters(modules, desc, epoch + 1)
+    if norm > weight_limit:
+        raise FloatingPointError(
+            f"{desc}: the network's weights grew to a norm of {norm:.3g} in epoch "
+            f"{epoch + 1}, past {DIVERGENCE_FACTOR:.0e} times their initial norm (or 1 "
+            "if smaller). The optimisation diverged; try a lower learning rate `lr` (or "
+            "check the input scale)."
+        )
+
+
+def _total_norm(params):
+    """Euclidean norm of all ``params`` together, as a float32 tensor."""
+    norms = [torch.linalg.vector_norm(p.detach().float()) for p in params]
+    return torch.linalg.vector_norm(torch.stack(norms))
+
+
+def _check_finite_parameters(modules, desc, epoch):
+    """Raise if a step left NaN or inf in the weights (after its loss was taken)."""
+    params = [p.detach() for m in modules for p in m.parameters() if p.is_floating_point()]
+    if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+        raise FloatingPointError(
+            f"{desc}: the network's weights became NaN or infinite in epoch {epoch}. "
+            "The optimisation diverged; try a lower learning rate `lr` (or check the "
+            "input scale)."
+        )

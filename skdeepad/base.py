@@ -103,6 +103,27 @@ def _seeded(seed, device):
         yield
 
 
+@contextlib.contextmanager
+def _restored_on_failure(*estimators):
+    """Leave ``estimators`` exactly as they were if the block raises anything.
+
+    Fitting only ever *rebinds* attributes (a refit builds new networks, it
+    never trains the previous ``network_`` in place), so a shallow copy of
+    each instance dictionary is a complete snapshot: on any exception --
+    ``KeyboardInterrupt`` included -- the dictionary is put back, an unfitted
+    estimator is unfitted again and a fitted one keeps its previous model and
+    ``offset_``, and the exception propagates.
+    """
+    saved = [(est, dict(vars(est))) for est in estimators]
+    try:
+        yield
+    except BaseException:
+        for est, state in saved:
+            vars(est).clear()
+            vars(est).update(state)
+        raise
+
+
 def _pack_module(module):
     """Pickle-friendly form of a module: a weightless skeleton + CPU weights."""
     buffer = io.BytesIO()
@@ -147,6 +168,24 @@ def _check_positive_ints(name, value, allow_empty=False):
             f"{name} must be a sequence of positive integers; got {value!r}."
         )
     return tuple(int(v) for v in values)
+
+
+#: Largest magnitude of an input value: the networks compute in float32.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_float32_range(X):
+    """Refuse finite values that would become inf when cast to float32."""
+    if X.dtype == np.float32 or not X.size:
+        return
+    largest = max(float(X.max()), -float(X.min()))
+    if largest > FLOAT32_MAX:
+        raise ValueError(
+            f"X contains values of magnitude up to {largest:.3g}, which do not fit "
+            f"in float32 (the largest magnitude accepted is {FLOAT32_MAX:.4g}; the "
+            "networks compute in float32). Scale the features first, e.g. with "
+            "sklearn.preprocessing.StandardScaler in a pipeline."
+        )
 
 
 class ThresholdMixin:
@@ -198,9 +237,11 @@ class ThresholdMixin:
         Returns
         -------
         labels : ndarray of shape (n_samples,)
-            +1 (inlier) or -1 (outlier), as int.
+            +1 (inlier) or -1 (outlier), as int.  A sample is an inlier only
+            if its decision value is a number >= 0: should a score ever be
+            NaN, the sample is an outlier, never silently an inlier.
         """
-        return np.where(self.decision_function(X) < 0, -1, 1)
+        return np.where(self.decision_function(X) >= 0, 1, -1)
 
 
 class BaseDeepEstimator(BaseEstimator):
@@ -250,14 +291,33 @@ class BaseDeepEstimator(BaseEstimator):
         -------
         self : object
             The fitted detector.
+
+        Raises
+        ------
+        ValueError
+            If ``X`` or ``y`` is invalid: NaN, infinite or sparse ``X``, values
+            too large for float32 (the networks compute in float32), constant
+            data, labels outside +1/-1/0, or 0/1 labels that look like ground
+            truth (1 = anomaly; see :func:`skdeepad.utils.to_partial_labels`).
+        FloatingPointError
+            If training diverges (a non-finite loss, a loss or weights grown
+            a million-fold) or the fitted model scores its own training data
+            as NaN or infinite.
+
+        Notes
+        -----
+        ``fit`` is atomic: if it raises anything, ``KeyboardInterrupt``
+        included, the estimator is left exactly as it was before the call
+        (unfitted, or with its previous fitted model and ``offset_``).
         """
-        X, y, seed = self._prepare_fit(X, y)
-        with _seeded(seed, self.device_):
-            X_t = self._to_tensor(X)
-            y_t = torch.as_tensor(y, device=self.device_)
-            train, valid = self._split_validation(X_t, y_t)
-            self._fit(*train, valid=valid)
-            self._after_fit(X_t)
+        with _restored_on_failure(self):
+            X, y, seed = self._prepare_fit(X, y)
+            with _seeded(seed, self.device_):
+                X_t = self._to_tensor(X)
+                y_t = torch.as_tensor(y, device=self.device_)
+                train, valid = self._split_validation(X_t, y_t)
+                self._fit(*train, valid=valid)
+                self._after_fit(X_t)
         return self
 
     def _prepare_fit(self, X, y):
@@ -306,6 +366,7 @@ class BaseDeepEstimator(BaseEstimator):
             dtype=[np.float32, np.float64],
             ensure_min_samples=2 if reset else 1,
         )
+        _check_float32_range(X)
         if reset:
             shape = nd_shape or (X.shape[1],)
             if self.input_shape is not None:
@@ -424,6 +485,26 @@ class BaseDeepEstimator(BaseEstimator):
         with torch.inference_mode():
             return torch.cat([fn(X[a:b]) for a, b in batch_slices(len(X), INFERENCE_BATCH_SIZE)])
 
+    def _check_finite_output(self, out, X, what="scores"):
+        """Return ``out`` (one row per row of ``X``) if it is finite, else raise.
+
+        A NaN or infinite output is a :class:`FloatingPointError` naming the
+        rows: the network's float32 arithmetic overflowed on them.
+        """
+        finite = torch.isfinite(out.reshape(len(out), -1)).all(dim=1)
+        if not bool(finite.all()):
+            bad = torch.nonzero(~finite).flatten()
+            largest = float(X[bad].abs().amax())
+            raise FloatingPointError(
+                f"{type(self).__name__} computed non-finite (NaN or infinite) {what} "
+                f"for {len(bad)} of {len(X)} samples (first rows: {bad[:5].tolist()}; "
+                f"their largest input magnitude is {largest:.3g}). The network's "
+                "float32 arithmetic overflowed: scale the input like the training "
+                "data (e.g. StandardScaler in a pipeline); if the model diverged "
+                "during fit, refit it with a lower learning rate `lr`."
+            )
+        return out
+
     @abstractmethod
     def _fit(self, X, y, valid):
         """Fit the method on tensors ``X`` (on ``device_``) and labels ``y``."""
@@ -472,7 +553,8 @@ class BaseDeepDetector(ThresholdMixin, OutlierMixin, BaseDeepEstimator):
         self.offset_ = self._offset_from(self._score_tensor(X).double().cpu().numpy())
 
     def _score_tensor(self, X):
-        return self._map_batches(self._score_batch, X)
+        """Scores of a tensor; a NaN or infinite score is a FloatingPointError."""
+        return self._check_finite_output(self._map_batches(self._score_batch, X), X)
 
     @abstractmethod
     def _score_batch(self, X):
@@ -490,7 +572,20 @@ class BaseDeepDetector(ThresholdMixin, OutlierMixin, BaseDeepEstimator):
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            Float64 scores; each method's docstring says what they are.
+            Float64 scores; each method's docstring says what they are.  Always
+            finite: never NaN, never infinite.
+
+        Raises
+        ------
+        ValueError
+            If ``X`` is invalid (NaN, infinite, too large for float32, wrong
+            number of features).
+        FloatingPointError
+            If the network's float32 arithmetic overflows on some rows (inputs
+            far outside the training range, e.g. unscaled data) and would give
+            a NaN or infinite score.  An error rather than ``-inf``: a score
+            that is not a number cannot be ranked, averaged or thresholded
+            honestly, so it is never returned.
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)

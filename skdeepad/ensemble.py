@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._stacked import fit_stacked
-from .base import ThresholdMixin
+from .base import ThresholdMixin, _restored_on_failure
 
 __all__ = ["StackedEnsemble"]
 
@@ -124,32 +124,33 @@ class StackedEnsemble(ThresholdMixin, OutlierMixin, BaseEstimator):
         self : object
             The fitted ensemble.
         """
-        if self.estimator is None:
-            from ._deep_sad import DeepSAD
+        with _restored_on_failure(self):
+            if self.estimator is None:
+                from ._deep_sad import DeepSAD
 
-            base = DeepSAD()
-        else:
-            base = self.estimator
-        rng = check_random_state(self.random_state)
-        self.member_seeds_ = rng.randint(np.iinfo(np.int32).max, size=self.n_members)
-        members = [clone(base).set_params(random_state=int(s)) for s in self.member_seeds_]
-        self.estimators_ = fit_stacked(members, X, y)
-        first = self.estimators_[0]
-        self.n_features_in_ = first.n_features_in_
-        if hasattr(first, "feature_names_in_"):
-            self.feature_names_in_ = first.feature_names_in_
-        raw = self._member_scores(X)
-        train = slice(None)
-        if y is not None and hasattr(first, "_validate_y"):
-            not_anomalous = first._validate_y(y, raw.shape[1]) != -1
-            if not_anomalous.any():
-                train = not_anomalous
-        self.score_mean_ = raw[:, train].mean(axis=1)
-        std = raw[:, train].std(axis=1)
-        # A member whose training scores are all equal carries no ranking.
-        self.score_std_ = np.where(std > 0, std, 1.0)
-        self.offset_ = self._offset_from(self._combine(raw)[train])
-        return self
+                base = DeepSAD()
+            else:
+                base = self.estimator
+            rng = check_random_state(self.random_state)
+            self.member_seeds_ = rng.randint(np.iinfo(np.int32).max, size=self.n_members)
+            members = [clone(base).set_params(random_state=int(s)) for s in self.member_seeds_]
+            self.estimators_ = fit_stacked(members, X, y)
+            first = self.estimators_[0]
+            self.n_features_in_ = first.n_features_in_
+            if hasattr(first, "feature_names_in_"):
+                self.feature_names_in_ = first.feature_names_in_
+            raw = self._member_scores(X)
+            train = slice(None)
+            if y is not None and hasattr(first, "_validate_y"):
+                not_anomalous = first._validate_y(y, raw.shape[1]) != -1
+                if not_anomalous.any():
+                    train = not_anomalous
+            self.score_mean_ = raw[:, train].mean(axis=1)
+            std = raw[:, train].std(axis=1)
+            # A member whose training scores are all equal carries no ranking.
+            self.score_std_ = np.where(std > 0, std, 1.0)
+            self.offset_ = self._offset_from(self._combine(raw)[train])
+            return self
 
     def _member_scores(self, X):
         """``(n_members, n_samples)`` raw scores; X validated and moved to the device once."""

@@ -13,9 +13,11 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skdeepad import AutoEncoder, DeepSAD, DeepSVDD
-from skdeepad._train import batch_slices
+from skdeepad import AMA, DROCC, AutoEncoder, DeepSAD, DeepSVDD, fit_stacked
+from skdeepad._train import batch_slices, train_loop
+from skdeepad.base import ThresholdMixin
 from skdeepad.metrics import labeled_roc_auc
+from skdeepad.utils import PartialLabels, as_partial_labels, to_partial_labels
 
 FAST = dict(epochs=3, pretrain_epochs=2, batch_size=32, device="cpu", random_state=0)
 
@@ -299,3 +301,218 @@ def test_validation_loss_recorded_for_hypersphere_methods(X, cls):
     y = np.r_[np.zeros(55), -np.ones(5)]
     det = cls(**{**FAST, "validation_fraction": 0.2}).fit(X, y)
     assert all(np.isfinite(r["valid_loss"]) for r in det.history_ + det.pretrain_history_)
+
+
+# ------------------------------------------------------- labels: 0/1 ground truth
+@pytest.mark.parametrize(
+    "y, message",
+    [
+        (np.r_[np.zeros(54, dtype=int), np.ones(6, dtype=int)], r"^y holds only 0 and 1:"),
+        (np.r_[np.zeros(54, dtype=bool), np.ones(6, dtype=bool)], r"\(a boolean array\)"),
+        (np.ones(60), r"every anomaly would be trained as a known normal"),
+    ],
+)
+def test_ground_truth_labels_are_refused_with_the_fix(X, y, message):
+    """y in {0, 1} (or bool) with no -1 is how ground truth is written (1 = anomaly):
+    refused, naming the convention and the one-line conversion."""
+    for det in (DeepSAD(**FAST), DeepSVDD(**FAST)):
+        with pytest.raises(ValueError, match=message):
+            det.fit(X, y)
+        with pytest.raises(ValueError, match=re.escape("y = skdeepad.utils.to_partial_labels(y)")):
+            det.fit(X, y)
+
+
+def test_partial_labels_with_a_known_anomaly_still_accepted(X):
+    """+1 and 0 next to a -1 are unambiguous partial labels, as before."""
+    y = np.r_[np.ones(10), np.zeros(45), -np.ones(5)]
+    assert np.isfinite(DeepSAD(**FAST).fit(X, y).score_samples(X)).all()
+
+
+def test_marked_known_normals_only_are_used(X):
+    """as_partial_labels lets +1/0 labels through, and DeepSAD then weighs the
+    known normals by eta (the scores differ from an unlabeled fit); the mark
+    survives the indexing of a cross-validation split."""
+    y = np.r_[np.ones(20, dtype=int), np.zeros(40, dtype=int)]
+    marked = as_partial_labels(y)
+    assert isinstance(marked, PartialLabels) and isinstance(marked[5:50], PartialLabels)
+    assert isinstance(marked[np.arange(10, 60)], PartialLabels)
+    assert type(marked == 1) is np.ndarray  # derived values are plain arrays
+    params = {**FAST, "eta": 10.0}
+    labeled = DeepSAD(**params).fit(X, marked).score_samples(X)
+    unlabeled = DeepSAD(**params).fit(X).score_samples(X)
+    assert not np.allclose(labeled, unlabeled)
+    DeepSAD(**params).fit(X[np.arange(10, 60)], marked[np.arange(10, 60)])
+    with pytest.raises(ValueError, match=r"only \+1 \(known normal\)"):
+        as_partial_labels([0, 1, 2])
+
+
+def test_to_partial_labels_converts_ground_truth():
+    """1 = anomaly becomes -1 (all, a fraction rounded up, or a count), chosen
+    by random_state; labeled_normals picks +1 among the normals."""
+    y = np.r_[np.zeros(30, dtype=int), np.ones(10, dtype=int)]
+    full = to_partial_labels(y)
+    assert isinstance(full, PartialLabels) and full.dtype == np.int64
+    np.testing.assert_array_equal(full, np.where(y == 1, -1, 0))
+    part = to_partial_labels(y, labeled_anomalies=0.25, labeled_normals=4, random_state=0)
+    assert (part == -1).sum() == 3 and np.all(y[part == -1] == 1)  # ceil(2.5)
+    assert (part == 1).sum() == 4 and np.all(y[part == 1] == 0)
+    np.testing.assert_array_equal(
+        part, to_partial_labels(y, labeled_anomalies=0.25, labeled_normals=4, random_state=0))
+    others = [to_partial_labels(y, labeled_anomalies=3, random_state=s) for s in range(1, 6)]
+    assert any(not np.array_equal(o == -1, part == -1) for o in others)
+    assert (to_partial_labels(y.astype(bool), labeled_anomalies=0.01) == -1).sum() == 1
+    # no anomaly labeled: +1/0 only, and fit still takes it (the result is marked)
+    normals_only = to_partial_labels(y, labeled_anomalies=0, labeled_normals=0.5, random_state=0)
+    assert set(np.unique(normals_only)) == {0, 1}
+    X = np.random.RandomState(0).rand(40, 3)
+    DeepSAD(**FAST).fit(X, normals_only)
+
+
+@pytest.mark.parametrize(
+    "y, kwargs, message",
+    [
+        (np.array([0, 1, -1, 0]), {}, r"looks like partial labels .* pass such labels to fit"),
+        (np.array([0, 2, 1]), {}, r"1 \(anomaly\) and 0 \(normal\); got the values \[0, 1, 2\]"),
+        (np.array([0, 1, 1]), {"labeled_anomalies": 3}, r"labeled_anomalies=3 asks for more"),
+        (np.array([0, 1, 1]), {"labeled_normals": 1.5}, r"'labeled_normals' parameter"),
+    ],
+)
+def test_to_partial_labels_rejects_what_is_not_ground_truth(y, kwargs, message):
+    """Partial labels, other values, impossible counts: clear errors."""
+    with pytest.raises(ValueError, match=message):
+        to_partial_labels(y, **kwargs)
+
+
+# ---------------------------------------------------- float32 range and NaN scores
+def test_values_beyond_float32_are_refused_at_fit_and_predict(X):
+    """A finite 1e39 would become inf in float32: a ValueError naming the limit."""
+    message = r"magnitude up to 1e\+39, which do not fit in float32 .*3\.403e\+38.*StandardScaler"
+    bad = X.copy()
+    bad[4, 1] = -1e39
+    with pytest.raises(ValueError, match=message):
+        DeepSVDD(**FAST).fit(bad)
+    det = DeepSVDD(**FAST).fit(X)
+    for method in (det.score_samples, det.decision_function, det.predict):
+        with pytest.raises(ValueError, match=message):
+            method(bad)
+
+
+def test_overflowing_scores_raise_instead_of_nan_or_inf(X):
+    """Rows that overflow the float32 network raise FloatingPointError; never a NaN."""
+    det = DeepSVDD(**FAST).fit(X)
+    bad = np.r_[X[:3], np.full((2, 4), 1e30)]
+    for method in (det.score_samples, det.decision_function, det.predict):
+        with pytest.raises(FloatingPointError, match=r"non-finite .* for 2 of 5 samples "
+                                                     r"\(first rows: \[3, 4\]"):
+            method(bad)
+
+
+def test_non_finite_training_scores_fail_the_fit(X):
+    """A last step that blows the weights up fails the fit instead of leaving a
+    model whose scores and offset_ are NaN."""
+    det = AutoEncoder(epochs=1, lr=1e30, device="cpu", random_state=0)
+    with pytest.raises(FloatingPointError, match=r"epoch 1\b.*lower learning rate"):
+        det.fit(X)
+    assert not hasattr(det, "offset_") and not hasattr(det, "n_features_in_")
+
+
+def test_nan_decision_is_never_an_inlier():
+    """predict calls a NaN decision an outlier (-1), never an inlier."""
+
+    class Fixed(ThresholdMixin):
+        offset_ = 0.0
+
+        def score_samples(self, X):
+            return np.array([np.nan, 1.0, -1.0, 0.0])
+
+    np.testing.assert_array_equal(Fixed().predict(None), [-1, 1, -1, 1])
+
+
+# ------------------------------------------------------------- divergence checks
+def _scripted_loop(losses, *, stacked=False, poison_last=False, blow_up=False):
+    """train_loop over one parameter, with a step returning scripted epoch losses
+    (and, if asked, poisoning the weight in the last epoch or inflating it)."""
+    weight = torch.nn.Parameter(torch.ones(2))
+    module = torch.nn.Module()
+    module.weight = weight
+    epochs = len(losses)
+
+    def step(batch, epoch):
+        with torch.no_grad():
+            if poison_last and epoch == epochs - 1:
+                weight.fill_(float("nan"))
+            if blow_up:
+                weight.mul_(1e7)
+        return torch.as_tensor(losses[epoch], dtype=torch.float32)
+
+    data = (torch.zeros(8, 1),)
+    draw = (lambda epoch: torch.stack([torch.randperm(8)] * len(losses[0]))) if stacked else None
+    return train_loop(step, data, modules=[module], epochs=epochs, batch_size=8, draw=draw)
+
+
+def test_exploding_loss_stops_with_the_epoch_named():
+    """A finite loss a million times the initial one (or 1e6 from below 1, or past
+    1e20) is divergence; rises of several orders of magnitude are not."""
+    assert len(_scripted_loop([1.0, 1e3, 9e5, 1e2])) == 4
+    assert len(_scripted_loop([1e-4, 5e5])) == 2  # small initial loss: the bound is 1e6
+    assert len(_scripted_loop([-2.0, -1e6])) == 2  # negative losses by magnitude
+    for losses, epoch in [([1.0, 10.0, 2e6], 3), ([1e-4, 2e6], 2), ([1e21], 1),
+                          ([3.0, -4e6], 2)]:
+        with pytest.raises(FloatingPointError,
+                           match=rf"training loss grew to .* in epoch {epoch}\b.*lower "
+                                 "learning rate `lr`"):
+            _scripted_loop(losses)
+
+
+def test_exploding_loss_is_checked_per_stacked_model():
+    """With (K, m) draws each model has its own bound; the message names the model."""
+    assert len(_scripted_loop([[1.0, 1e-3], [1e5, 1e2]], stacked=True)) == 2
+    with pytest.raises(FloatingPointError, match=r"stacked model\(s\) \[1\] grew to .* epoch 2"):
+        _scripted_loop([[100.0, 1e-3], [1e7, 2e6]], stacked=True)
+
+
+@pytest.mark.parametrize("stacked", [False, True])
+def test_weights_poisoned_by_the_last_step_are_caught(stacked):
+    """NaN weights after the last step (its loss was still finite) fail the loop."""
+    losses = [[1.0, 1.0], [1.0, 1.0]] if stacked else [1.0, 1.0]
+    with pytest.raises(FloatingPointError, match=r"weights became NaN or infinite in epoch 2"):
+        _scripted_loop(losses, stacked=stacked, poison_last=True)
+
+
+@pytest.mark.parametrize("losses", [[0.1, 0.1], [[0.1, 0.2], [0.1, 0.2]]], ids=["lone", "stacked"])
+def test_exploding_weights_with_a_bounded_loss_are_caught(losses):
+    """A loss that stays bounded while the weights grow a million-fold is divergence."""
+    with pytest.raises(FloatingPointError, match=r"weights grew to a norm of .* in epoch 1\b"):
+        _scripted_loop(losses, stacked=isinstance(losses[0], list), blow_up=True)
+
+
+@pytest.mark.parametrize("cls", [DeepSVDD, DeepSAD])
+def test_huge_learning_rate_is_reported_not_silently_fitted(X, cls):
+    """lr=1e6 with Adam gives finite losses of 1e25, no NaN: now a FloatingPointError."""
+    det = cls(epochs=3, pretrain_epochs=2, lr=1e6, device="cpu", random_state=0)
+    with pytest.raises(FloatingPointError, match=r"grew to .* in epoch 1\b.*lower learning rate"):
+        det.fit(X, np.r_[np.zeros(55), -np.ones(5)])
+    assert not hasattr(det, "n_features_in_")
+
+
+def test_huge_learning_rate_in_a_stack_is_reported_and_rolled_back(X):
+    """fit_stacked with lr=1e6: the stacked pretraining's weights explode (its loss
+    stays bounded); the error names the epoch and no member is left fitted."""
+    members = [DeepSVDD(epochs=3, pretrain_epochs=2, lr=1e6, device="cpu", random_state=s)
+               for s in range(2)]
+    with pytest.raises(FloatingPointError, match=r"x2 pretraining: .* weights grew .* epoch 1"):
+        fit_stacked(members, X)
+    assert not any(hasattr(m, "n_features_in_") for m in members)
+
+
+@pytest.mark.filterwarnings("ignore:radius=2 is 5 times:UserWarning")
+def test_legitimate_training_does_not_trip_the_divergence_check(blobs):
+    """Default settings on small data: DeepSAD with labeled anomalies, DROCC whose
+    loss rises when its adversarial phase starts, AMA's adversarial losses."""
+    X, y = blobs
+    y_fit = to_partial_labels(y, labeled_anomalies=5, random_state=0)
+    DeepSAD(epochs=30, pretrain_epochs=30, device="cpu", random_state=0).fit(X, y_fit)
+    drocc = DROCC(epochs=8, only_ce_epochs=3, device="cpu", random_state=0).fit(X)
+    losses = [r["train_loss"] for r in drocc.history_]
+    assert max(losses[3:]) > losses[2]  # the rise the check must tolerate
+    AMA(epochs=5, device="cpu", random_state=0).fit(X, y_fit)

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 from skdeepad import DROCC, DROCCLF
+from skdeepad.utils import as_partial_labels
 from skdeepad._drocc import (
     adversarial_search,
     drocc_loss,
@@ -238,7 +239,7 @@ def test_unlabeled_and_known_normals_are_the_same():
     """y == 0 and y == +1 are both normal: identical fits."""
     X, _ = _oe_task()
     a = DROCC(**FAST).fit(X, np.zeros(len(X)))
-    b = DROCC(**FAST).fit(X, np.ones(len(X)))
+    b = DROCC(**FAST).fit(X, as_partial_labels(np.ones(len(X))))
     np.testing.assert_array_equal(a.score_samples(X), b.score_samples(X))
 
 

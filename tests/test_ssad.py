@@ -10,6 +10,7 @@ from scipy.stats import spearmanr
 from sklearn.svm import OneClassSVM
 
 from skdeepad.classical import SSAD
+from skdeepad.utils import as_partial_labels
 
 
 def _problem(seed, n=40, n_pos=4, n_neg=4, d=3):
@@ -18,7 +19,7 @@ def _problem(seed, n=40, n_pos=4, n_neg=4, d=3):
     y = np.zeros(n, dtype=int)
     y[:n_pos] = 1
     y[n_pos : n_pos + n_neg] = -1
-    return X, y
+    return X, as_partial_labels(y)  # known normals without known anomalies are meant
 
 
 def _dual_parts(det, X, y):
@@ -162,7 +163,7 @@ def test_labeled_normal_is_pulled_in():
     y = np.zeros(len(X), dtype=int)
     before = SSAD(eta_u=0.1).fit(X)
     y[-1] = 1
-    after = SSAD(eta_u=0.1, eta_l=1.0, kappa=0.5).fit(X, y)
+    after = SSAD(eta_u=0.1, eta_l=1.0, kappa=0.5).fit(X, as_partial_labels(y))
     assert before.predict(X[-1:])[0] == -1
     assert after.predict(X[-1:])[0] == 1
 

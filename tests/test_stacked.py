@@ -3,6 +3,7 @@
 import pickle
 
 import numpy as np
+from skdeepad.utils import as_partial_labels
 import pytest
 import torch
 from sklearn.exceptions import FitFailedWarning
@@ -234,7 +235,7 @@ def test_stacked_members_equal_lone_fits_on_cpu(labeled):
     before it (53 rows), in the stack as in the lone fit.
     """
     X, y = labeled
-    X, y = X[:203], np.where(y[:203] == -1, 0, y[:203])
+    X, y = X[:203], as_partial_labels(np.where(y[:203] == -1, 0, y[:203]))
     params = dict(FAST, batch_size=50)
     stacked = fit_stacked([DeepSAD(random_state=s, **params) for s in range(3)], X, y)
     lone = DeepSAD(random_state=2, **params).fit(X, y)

@@ -9,6 +9,8 @@ from sklearn.utils import check_array, check_consistent_length, check_random_sta
 from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import column_or_1d
 
+from ..utils._labels import as_partial_labels
+
 
 def _floor(value):
     """Truncate a count, ignoring floating-point noise just below an integer.
@@ -358,4 +360,8 @@ def make_semisupervised_split(
         # Remove rounding noise (e.g. 1.0000000000000002) so that the
         # training set is exactly in [0, 1].
         np.clip(X_train, 0.0, 1.0, out=X_train)
+    if (y_partial == 1).any() and not (y_partial == -1).any():
+        # Labeled normals and no labeled anomaly: marked, so that fit does not
+        # mistake the +1/0 labels for ground truth (1 = anomaly).
+        y_partial = as_partial_labels(y_partial)
     return X_train, y_partial, X_test, y_test
