@@ -332,17 +332,19 @@ def main(argv=None):
         "## Settings",
         "",
         "- Hybrids: the method on the bottleneck of `AutoEncoderFeatures` (the Deep SAD "
-        "network's MLP as encoder, symmetric decoder, 150 epochs, Adam lr 1e-4 -> 1e-5 at "
-        "epoch 50, batch 200, wd 1e-6) trained on the unlabeled training data; CAE is that "
-        "autoencoder's reconstruction error.",
+        "network's MLP as encoder, symmetric decoder, PyTorch's default initialisation, 150 "
+        "epochs, Adam lr 1e-4 -> 1e-5 at epoch 50, batch 128, wd 1e-6) trained on the "
+        "unlabeled training data; CAE is that autoencoder's reconstruction error.",
         "- Deep SVDD: One-Class Deep SVDD at the package defaults, trained without the "
         "labeled anomalies (the paper reports the better of one-class and soft-boundary "
         "with nu in {0.01, 0.1}, i.e. one more choice made on test results). Deep SAD: "
-        "package defaults (the paper's), eta = 1."
+        "package defaults (the paper's schedule; the authors' code's initialisation and "
+        "batch size), eta = 1."
         + (" Deep SVDD / Deep SAD per-seed AUCs are reused from `odds_deepsad.json` (same "
            "splits, same settings)." if args.reuse_deep else ""),
-        "- Supervised classifier: `DeepBinaryClassifier` (same MLP, BCE, unlabeled = normal, "
-        "150 epochs, same optimizer settings).",
+        "- Supervised classifier: `DeepBinaryClassifier` (same MLP, Glorot-uniform as "
+        "Appendix E states, BCE, unlabeled = normal, 150 epochs, batch 128, same optimizer "
+        "settings).",
         "- Features: " + ("standardised only (the paper's text; `--no-minmax`)."
                           if args.no_minmax else
                           "standardised, then min-max scaled to [0, 1] on the training split "

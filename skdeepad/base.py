@@ -15,6 +15,7 @@ import copy
 import io
 import math
 import numbers
+import threading
 import warnings
 from abc import abstractmethod
 
@@ -88,15 +89,28 @@ def resolve_device(device):
     return resolved
 
 
+#: Held while a fit draws from torch's global generator (see :func:`_seeded`).
+_GLOBAL_RNG_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def _seeded(seed, device):
     """Seed torch inside the block and restore the caller's RNG state afterwards.
 
     Fitting therefore never changes the user's global random state, and two
-    fits with the same ``random_state`` draw the same numbers.
+    fits with the same ``random_state`` draw the same numbers.  The block
+    holds a process-wide re-entrant lock: torch's generator is global, so
+    two fits seeding it from two threads at once would draw from each
+    other's stream (and restore each other's state).  Fits run from threads
+    (``ThreadPoolExecutor``, joblib's threading backend) therefore take turns
+    and give bit for bit the results of sequential fits; processes (joblib's
+    default) run side by side.  What the lock cannot prevent: the caller's
+    own code drawing from (or seeding) torch's global generator in another
+    thread while a fit runs changes that fit's draws.  A generator owned by
+    each fit would remove both limits.
     """
     cuda = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda):
+    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=cuda):
         torch.random.default_generator.manual_seed(seed)
         if cuda:
             torch.cuda.manual_seed(seed)
