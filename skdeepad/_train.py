@@ -64,6 +64,10 @@ DIVERGENCE_FACTOR = 1e6
 #: overflow (a network diverged in pretraining starts its main training here).
 LOSS_LIMIT = 1e20
 
+#: The end of every divergence error: what to try.
+_DIVERGED = ("The optimisation diverged; try a lower learning rate `lr` (or check the "
+             "input scale).")
+
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
@@ -302,13 +306,11 @@ def _divergence_limit(first_loss):
 
 def _check_loss(train_loss, limit, desc, epoch, stacked):
     """Raise FloatingPointError if an epoch's loss is non-finite or past its limit."""
-    advice = ("The optimisation diverged; try a lower learning rate `lr` (or check the "
-              "input scale).")
     bad = [k for k, v in enumerate(train_loss) if not math.isfinite(v)]
     if bad:
         what = (f"the training loss of stacked model(s) {bad} became non-finite"
                 if stacked else f"the training loss became {train_loss[0]}")
-        raise FloatingPointError(f"{desc}: {what} in epoch {epoch + 1}. {advice}")
+        raise FloatingPointError(f"{desc}: {what} in epoch {epoch + 1}. {_DIVERGED}")
     bad = [k for k, (v, bound) in enumerate(zip(train_loss, limit)) if abs(v) > bound]
     if bad:
         grown = [f"{train_loss[k]:.3g}" for k in bad]
@@ -316,7 +318,7 @@ def _check_loss(train_loss, limit, desc, epoch, stacked):
                 else f"the training loss grew to {grown[0]}")
         raise FloatingPointError(
             f"{desc}: {what} in epoch {epoch + 1}, past {DIVERGENCE_FACTOR:.0e} times the "
-            f"initial loss (or 1 if smaller; at most {LOSS_LIMIT:.0e}). {advice}"
+            f"initial loss (or 1 if smaller; at most {LOSS_LIMIT:.0e}). {_DIVERGED}"
         )
 
 
@@ -328,8 +330,7 @@ def _check_weights(norm, weight_limit, modules, desc, epoch):
         raise FloatingPointError(
             f"{desc}: the network's weights grew to a norm of {norm:.3g} in epoch "
             f"{epoch + 1}, past {DIVERGENCE_FACTOR:.0e} times their initial norm (or 1 "
-            "if smaller). The optimisation diverged; try a lower learning rate `lr` (or "
-            "check the input scale)."
+            f"if smaller). {_DIVERGED}"
         )
 
 
@@ -345,6 +346,5 @@ def _check_finite_parameters(modules, desc, epoch):
     if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
         raise FloatingPointError(
             f"{desc}: the network's weights became NaN or infinite in epoch {epoch}. "
-            "The optimisation diverged; try a lower learning rate `lr` (or check the "
-            "input scale)."
+            f"{_DIVERGED}"
         )

@@ -202,6 +202,24 @@ def _check_float32_range(X):
         )
 
 
+def check_not_all_constant(X):
+    """Reject training data whose samples are all identical.
+
+    Shared by the deep estimators and the classical detectors, so that every
+    detector of the package agrees on such input. ``X`` is a validated 2-D
+    array or sparse matrix with at least 2 rows.
+    """
+    if sp.issparse(X):
+        constant = (X.max(axis=0) != X.min(axis=0)).nnz == 0
+    else:
+        constant = not np.any(np.ptp(X, axis=0))
+    if constant:
+        raise ValueError(
+            "All features of X are constant (every sample is identical); there "
+            "is nothing to learn. Check the input data."
+        )
+
+
 class ThresholdMixin:
     """``decision_function`` and ``predict`` from ``score_samples`` and ``offset_``.
 
@@ -402,12 +420,8 @@ class BaseDeepEstimator(BaseEstimator):
         return X
 
     def _check_constant_features(self, X):
+        check_not_all_constant(X)
         constant = np.ptp(X, axis=0) == 0
-        if constant.all():
-            raise ValueError(
-                "All features of X are constant (every sample is identical); there "
-                "is nothing to learn. Check the input data."
-            )
         if constant.any() and len(self.input_shape_) == 1:
             warnings.warn(
                 f"Features {np.flatnonzero(constant).tolist()} are constant. A constant "

@@ -3,36 +3,16 @@
 import numbers
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KernelDensity
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..base import ThresholdMixin
+from ..base import ThresholdMixin, check_not_all_constant
 from ..utils._labels import check_partial_labels
 
 __all__ = ["KernelDensityDetector"]
-
-
-def check_not_all_constant(X):
-    """Reject training data whose samples are all identical.
-
-    The same ``ValueError`` as the deep estimators raise (see
-    ``skdeepad.base``), so that every detector of the package agrees on
-    such input. ``X`` is a validated 2-D array or sparse matrix with at
-    least 2 rows.
-    """
-    if sp.issparse(X):
-        constant = (X.max(axis=0) != X.min(axis=0)).nnz == 0
-    else:
-        constant = not np.any(np.ptp(X, axis=0))
-    if constant:
-        raise ValueError(
-            "All features of X are constant (every sample is identical); there "
-            "is nothing to learn. Check the input data."
-        )
 
 
 #: The Deep SAD paper's bandwidth grid (Appendix E): 2^0.5, 2^1, ..., 2^5.

@@ -63,9 +63,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..base import ThresholdMixin
+from ..base import ThresholdMixin, check_not_all_constant
 from ..utils._labels import check_partial_labels
-from ._kde import check_not_all_constant
 
 __all__ = ["SSAD"]
 
