@@ -10,7 +10,7 @@ from ._supervised import DeepBinaryClassifier
 from .classical import SSAD, KernelDensityDetector
 from .utils._show_versions import show_versions
 from ._stacked import fit_stacked
-from . import ensemble, model_selection  # importable as skdeepad.ensemble, ...
+from . import calibration, ensemble, model_selection  # skdeepad.calibration, ...
 
 __version__ = "0.1.0.dev0"
 

@@ -19,7 +19,9 @@ from skdeepad import (
     KernelDensityDetector,
     SSAD,
 )
+from skdeepad.calibration import ConformalDetector
 from skdeepad.ensemble import StackedEnsemble
+from sklearn.ensemble import IsolationForest
 
 FAST = dict(epochs=2, batch_size=64, device="cpu", random_state=0)
 
@@ -194,6 +196,28 @@ class UnlabeledStackedEnsemble(StackedEnsemble):
         return super().fit(X)
 
 
+class UnlabeledConformalDetector(ConformalDetector):
+    """ConformalDetector that ignores y."""
+
+    def fit(self, X, y=None):
+        return super().fit(X)
+
+
+# A BH decision is about the rows of one call, and make_blobs has no outlier.
+_CONFORMAL = {
+    "check_outliers_train": (
+        "the training blobs hold no outlier and Benjamini-Hochberg rightly flags none, "
+        "while the check demands both labels; decision_function is an adjusted p-value "
+        "minus fdr, not a translation of score_samples"),
+    "check_outliers_fit_predict": (
+        "the blobs hold no outlier and Benjamini-Hochberg rightly flags none, while the "
+        "check demands both labels"),
+    "check_methods_subset_invariance": (
+        "Benjamini-Hochberg adjusts the p-values of the rows passed together, so a row's "
+        "decision depends on its batch by design (p_values and score_samples do not)"),
+}
+
+
 def _estimators():
     yield SSAD()
     yield UnlabeledSSAD()
@@ -227,6 +251,11 @@ def _estimators():
     yield StackedEnsemble(DeepSVDD(**FAST, pretrain_epochs=1), n_members=2, random_state=0)
     yield UnlabeledStackedEnsemble(DeepSVDD(**FAST, pretrain_epochs=1), n_members=2,
                                    random_state=0)
+    # Conformal calibration of a scikit-learn detector, and cross-conformal of a stack.
+    yield ConformalDetector(IsolationForest(n_estimators=10, random_state=0), random_state=0)
+    yield UnlabeledConformalDetector(IsolationForest(n_estimators=10, random_state=0),
+                                     random_state=0)
+    yield UnlabeledConformalDetector(DeepSVDD(**FAST, pretrain_epochs=1), cv=2, random_state=0)
 
 
 # The supervised baseline cannot fit without labeled anomalies, and these
@@ -250,9 +279,16 @@ def _expected_failed_checks(estimator):
             "ADRA's backbone parameter is a torch module, and joblib.hash of a tensor "
             "changes under copy.deepcopy, which the check compares against; that fit "
             "leaves the backbone untouched is tested in tests/test_adra.py")}
+    if isinstance(estimator, ConformalDetector):
+        float32 = {**float32, **_CONFORMAL}
     if type(estimator).__name__.startswith("Unlabeled"):
         return dict(float32)
     expected = {**{name: _REASON for name in _ARBITRARY_Y}, **float32}
+    if isinstance(estimator, ConformalDetector):  # wrapping IsolationForest, which takes sparse X
+        expected.update({name: _REASON for name in (
+            "check_estimators_empty_data_messages", "check_estimator_sparse_tag",
+            "check_estimator_sparse_array", "check_estimator_sparse_matrix",
+            "check_fit2d_1sample")})
     if isinstance(estimator, SSAD):
         expected.update({name: _REASON for name in _ARBITRARY_Y_SSAD})
     if isinstance(estimator, DeepBinaryClassifier):
