@@ -102,6 +102,7 @@ API_MODULES = [
     ("skdeepad.datasets", "Datasets"),
     ("skdeepad.utils", "Label utilities"),
     ("skdeepad.networks", "Networks"),
+    ("skdeepad.calibration", "Calibrated decisions (conformal p-values, FDR)"),
     ("skdeepad.ensemble", "Ensembles (stacked training)"),
     ("skdeepad.model_selection", "Model selection (stacked training)"),
 ]

@@ -187,6 +187,7 @@ def test_cross_conformal_fits_a_stackable_detector_as_one_stack(monkeypatch):
                                rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.filterwarnings("ignore::skdeepad.calibration.CalibrationWarning")
 def test_too_small_calibration_sets_are_refused_or_warned_about():
     X = np.random.RandomState(0).normal(size=(40, 2))
     y = np.zeros(40, dtype=int)
@@ -202,6 +203,7 @@ def test_too_small_calibration_sets_are_refused_or_warned_about():
     assert (cd.predict(np.full((3, 2), 100.0)) == 1).all()  # as the warning said
 
 
+@pytest.mark.filterwarnings("ignore::skdeepad.calibration.CalibrationWarning")
 def test_a_failed_fit_leaves_the_detector_as_it_was():
     X = np.random.RandomState(0).normal(size=(40, 2))
     cd = ConformalDetector(NormDetector(), calibration_size=5, random_state=0).fit(X)
@@ -290,3 +292,16 @@ def test_every_detector_can_be_calibrated(detector):
     assert np.isfinite(cd.score_samples(X_test)).all()
     assert cd.predict(X_test).shape == (41,)
     assert set(np.unique(cd.predict(X_test))) <= {-1, 1}
+
+
+def test_the_example_runs_and_controls_the_fdr(tmp_path, monkeypatch, capsys):
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "examples" / "plot_conformal_thresholds.py"
+    out = tmp_path / "conformal.png"
+    monkeypatch.setattr("sys.argv", [str(script), str(out), "--quick"])
+    namespace = runpy.run_path(str(script), run_name="__main__")
+    assert out.stat().st_size > 0
+    # The realised FDR of the conformal rule stays near or below each level.
+    assert np.all(namespace["conformal_fdp"].mean(axis=0) <= namespace["levels"] + 0.05)
