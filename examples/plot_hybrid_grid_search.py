@@ -8,8 +8,9 @@ pipeline, ``StandardScaler -> AutoEncoderFeatures -> SSAD``, and its
 parameters can be chosen by ``GridSearchCV`` like any other model's. The
 only twist is the target: ``y`` holds partial labels (``+1`` known normal,
 ``-1`` known anomaly, ``0`` unlabeled), so the scorer must judge each
-validation fold on its labeled samples only. ``skdeepad.metrics.labeled_roc_auc``
-does exactly that, with the known anomalies as the positive class.
+validation fold on those labels. ``skdeepad.metrics.labeled_roc_auc`` does
+exactly that: the known anomalies are the positive class, the rest (known
+normal or unlabeled) the negative one.
 
 The data is scikit-learn's breast-cancer set turned into an anomaly task
 (benign tumours normal, 5 % malignant), of which a few samples of each kind

@@ -2,14 +2,16 @@
 
 Labels follow the package convention: ``+1`` known normal, ``-1`` known
 anomaly, ``0`` unlabeled.  Every metric here treats the anomalies (``-1``) as
-the positive class and, by default, evaluates only the labeled samples
-(``y != 0``), so model selection (``GridSearchCV``, ``cross_val_score``) works
-on the same partially labeled ``y`` that ``fit`` takes.  Scores follow
-scikit-learn's outlier detectors: the higher ``decision_function`` or
+the positive class and, by default, counts the unlabeled samples (``0``) as
+normal, so model selection (``GridSearchCV``, ``cross_val_score``) works on the
+same partially labeled ``y`` that ``fit`` takes.  That is the Deep SAD
+paper's assumption (the unlabeled data are mostly normal) and the case of
+:func:`~skdeepad.datasets.make_semisupervised_split`, which labels anomalies
+only: a metric over the labeled samples alone would find one class in every
+fold.  With ``unlabeled="ignore"`` only the labeled samples (``y != 0``) are
+evaluated, for data with labeled normals (``+1``) in every fold.  Scores
+follow scikit-learn's outlier detectors: the higher ``decision_function`` or
 ``score_samples``, the more normal; the metrics flip the sign themselves.
-
-With ``unlabeled="normal"`` the unlabeled samples count as normal instead,
-the usual assumption of the Deep SAD paper when only anomalies are labeled.
 """
 
 import numbers
@@ -58,8 +60,8 @@ _COMMON = {
 
 
 @validate_params({**_COMMON, "y_score": ["array-like"]}, prefer_skip_nested_validation=True)
-def labeled_roc_auc_score(y_true, y_score, *, unlabeled="ignore"):
-    """ROC AUC of detecting the known anomalies among the labeled samples.
+def labeled_roc_auc_score(y_true, y_score, *, unlabeled="normal"):
+    """ROC AUC of detecting the known anomalies among the other samples.
 
     Parameters
     ----------
@@ -68,8 +70,10 @@ def labeled_roc_auc_score(y_true, y_score, *, unlabeled="ignore"):
     y_score : array-like of shape (n_samples,)
         Normality scores (``decision_function`` or ``score_samples``: higher
         means more normal).
-    unlabeled : {"ignore", "normal"}, default="ignore"
-        Leave unlabeled samples out, or count them as normal.
+    unlabeled : {"normal", "ignore"}, default="normal"
+        Count unlabeled samples as normal (the Deep SAD paper's assumption,
+        and what the package's split gives: only anomalies are labeled), or
+        leave them out (needs labeled normals, +1, in every fold).
 
     Returns
     -------
@@ -79,7 +83,9 @@ def labeled_roc_auc_score(y_true, y_score, *, unlabeled="ignore"):
     Examples
     --------
     >>> from skdeepad.metrics import labeled_roc_auc_score
-    >>> labeled_roc_auc_score([1, 1, -1, 0], [2.0, 1.0, -1.0, -5.0])
+    >>> labeled_roc_auc_score([0, 0, -1, 0], [2.0, 1.0, -1.0, -5.0])
+    0.666...
+    >>> labeled_roc_auc_score([1, 1, -1, 0], [2.0, 1.0, -1.0, -5.0], unlabeled="ignore")
     1.0
     """
     is_anomaly, y_score = _labeled(y_true, y_score, unlabeled)
@@ -87,8 +93,8 @@ def labeled_roc_auc_score(y_true, y_score, *, unlabeled="ignore"):
 
 
 @validate_params({**_COMMON, "y_score": ["array-like"]}, prefer_skip_nested_validation=True)
-def labeled_average_precision_score(y_true, y_score, *, unlabeled="ignore"):
-    """Average precision of detecting the known anomalies among the labeled samples.
+def labeled_average_precision_score(y_true, y_score, *, unlabeled="normal"):
+    """Average precision of detecting the known anomalies among the other samples.
 
     Parameters
     ----------
@@ -96,8 +102,10 @@ def labeled_average_precision_score(y_true, y_score, *, unlabeled="ignore"):
         Partial labels: +1 known normal, -1 known anomaly, 0 unlabeled.
     y_score : array-like of shape (n_samples,)
         Normality scores (higher means more normal).
-    unlabeled : {"ignore", "normal"}, default="ignore"
-        Leave unlabeled samples out, or count them as normal.
+    unlabeled : {"normal", "ignore"}, default="normal"
+        Count unlabeled samples as normal (the Deep SAD paper's assumption,
+        and what the package's split gives: only anomalies are labeled), or
+        leave them out (needs labeled normals, +1, in every fold).
 
     Returns
     -------
@@ -107,14 +115,14 @@ def labeled_average_precision_score(y_true, y_score, *, unlabeled="ignore"):
     --------
     >>> from skdeepad.metrics import labeled_average_precision_score
     >>> labeled_average_precision_score([1, -1, 1, 0], [1.0, 3.0, 2.0, 0.0])
-    0.333...
+    0.25
     """
     is_anomaly, y_score = _labeled(y_true, y_score, unlabeled)
     return float(average_precision_score(is_anomaly, -y_score))
 
 
 @validate_params({**_COMMON, "y_pred": ["array-like"]}, prefer_skip_nested_validation=True)
-def labeled_f1_score(y_true, y_pred, *, unlabeled="ignore"):
+def labeled_f1_score(y_true, y_pred, *, unlabeled="normal"):
     """F1 of the anomaly class at the detector's threshold (its ``predict``).
 
     ``predict`` flags the ``contamination`` fraction set by ``offset_``, so
@@ -126,8 +134,10 @@ def labeled_f1_score(y_true, y_pred, *, unlabeled="ignore"):
         Partial labels: +1 known normal, -1 known anomaly, 0 unlabeled.
     y_pred : array-like of shape (n_samples,)
         Predictions, +1 inlier and -1 outlier.
-    unlabeled : {"ignore", "normal"}, default="ignore"
-        Leave unlabeled samples out, or count them as normal.
+    unlabeled : {"normal", "ignore"}, default="normal"
+        Count unlabeled samples as normal (the Deep SAD paper's assumption,
+        and what the package's split gives: only anomalies are labeled), or
+        leave them out (needs labeled normals, +1, in every fold).
 
     Returns
     -------
@@ -137,7 +147,7 @@ def labeled_f1_score(y_true, y_pred, *, unlabeled="ignore"):
     --------
     >>> from skdeepad.metrics import labeled_f1_score
     >>> labeled_f1_score([1, -1, -1, 0], [1, -1, 1, -1])
-    0.666...
+    0.5
     """
     is_anomaly, y_pred = _labeled(y_true, y_pred, unlabeled)
     return float(f1_score(is_anomaly, np.asarray(y_pred) == -1))
@@ -147,7 +157,7 @@ def labeled_f1_score(y_true, y_pred, *, unlabeled="ignore"):
     {**_COMMON, "y_score": ["array-like"], "fpr": [Interval(numbers.Real, 0, 1, closed="both")]},
     prefer_skip_nested_validation=True,
 )
-def labeled_recall_at_fpr(y_true, y_score, *, fpr=0.05, unlabeled="ignore"):
+def labeled_recall_at_fpr(y_true, y_score, *, fpr=0.05, unlabeled="normal"):
     """Share of known anomalies caught while at most ``fpr`` of the normals are flagged.
 
     Parameters
@@ -158,8 +168,10 @@ def labeled_recall_at_fpr(y_true, y_score, *, fpr=0.05, unlabeled="ignore"):
         Normality scores (higher means more normal).
     fpr : float in [0, 1], default=0.05
         Largest false-positive rate allowed among the normal samples.
-    unlabeled : {"ignore", "normal"}, default="ignore"
-        Leave unlabeled samples out, or count them as normal.
+    unlabeled : {"normal", "ignore"}, default="normal"
+        Count unlabeled samples as normal (the Deep SAD paper's assumption,
+        and what the package's split gives: only anomalies are labeled), or
+        leave them out (needs labeled normals, +1, in every fold).
 
     Returns
     -------
@@ -216,7 +228,7 @@ def make_labeled_scorer(metric, **kwargs):
     return make_scorer(function, response_method=response, **kwargs)
 
 
-#: ROC AUC over the labeled samples, anomalies (-1) positive.
+#: ROC AUC of the known anomalies (-1, positive) against the rest (+1 and 0).
 labeled_roc_auc = make_labeled_scorer("roc_auc")
-#: Average precision over the labeled samples, anomalies (-1) positive.
+#: Average precision of the known anomalies (-1, positive) against the rest (+1 and 0).
 labeled_average_precision = make_labeled_scorer("average_precision")

@@ -5,6 +5,7 @@ import time
 from collections import defaultdict
 from traceback import format_exc
 
+import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.metrics._scorer import _MultimetricScorer
@@ -182,6 +183,7 @@ class StackedSearchCV(GridSearchCV):
         if callable(self.scoring):
             _insert_error_scores(out, self.error_score)
         results = self._format_results(candidates, self.n_splits_, out)
+        _raise_if_every_score_is_nan(results, refit_metric)
         self.multimetric_ = isinstance(out[0]["test_scores"], dict)
         if callable(self.scoring) and self.multimetric_:
             self._check_refit_for_multimetric(out[0]["test_scores"])
@@ -204,6 +206,19 @@ class StackedSearchCV(GridSearchCV):
         self.scorer_ = scorers._scorers if isinstance(scorers, _MultimetricScorer) else scorers
         self.cv_results_ = results
         return self
+
+
+def _raise_if_every_score_is_nan(results, metric):
+    """A search in which no candidate got a score chose nothing: say so and why."""
+    key = f"mean_test_{metric}"
+    if key in results and np.all(np.isnan(results[key])):
+        raise ValueError(
+            "Every candidate scored NaN on every fold, so the search cannot choose one "
+            "(the warnings above give the scorer's error). With partial labels this "
+            "usually means the validation folds hold no known anomaly (-1), or that the "
+            "scorer ignores the unlabeled rows while no normal is labeled (+1): split "
+            "with StratifiedKFold on y, and use skdeepad.metrics' scorers with their "
+            "default unlabeled='normal'.")
 
 
 def _fit_and_score_stack(base, X, y, train, test, candidates, scorer, return_train_score,

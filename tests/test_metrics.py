@@ -20,15 +20,17 @@ from skdeepad.metrics import (
 FAST = dict(epochs=3, pretrain_epochs=2, batch_size=32, device="cpu", random_state=0)
 
 
-def test_unlabeled_samples_do_not_count():
-    """Scores of unlabeled rows leave the metrics unchanged; unlabeled='normal' uses them."""
+def test_unlabeled_samples_count_as_normal_unless_ignored():
+    """Scores of unlabeled rows leave the metrics unchanged with unlabeled='ignore';
+    the default (unlabeled='normal') counts them as normal."""
     y = np.array([1, 1, -1, -1, 0, 0])
     s = np.array([2.0, 1.5, -1.0, 1.8, 5.0, 0.0])
     s2 = s.copy()
     s2[4:] = [-9.0, -9.0]
-    assert labeled_roc_auc_score(y, s) == labeled_roc_auc_score(y, s2) == 0.75
-    assert labeled_roc_auc_score(y, s2, unlabeled="normal") < labeled_roc_auc_score(
-        y, s, unlabeled="normal")
+    assert (labeled_roc_auc_score(y, s, unlabeled="ignore")
+            == labeled_roc_auc_score(y, s2, unlabeled="ignore") == 0.75)
+    assert labeled_roc_auc_score(y, s2) < labeled_roc_auc_score(y, s)
+    assert labeled_roc_auc_score(y, s) == labeled_roc_auc_score(y, s, unlabeled="normal")
 
 
 def test_anomalies_are_the_positive_class_under_normality_scores():
@@ -50,15 +52,16 @@ def test_f1_and_recall_at_fpr():
     assert labeled_recall_at_fpr(y, np.array([4.0, 3.0, 2.0, -1.0, 1.0, 0.0]), fpr=0.25) == 1.0
 
 
-@pytest.mark.parametrize("y, match", [
-    (np.array([-1, -1, 0, 0]), r"0 normals \(\+1\); the metric needs both"),
-    (np.array([1, 1, 0, 0]), r"hold 0 known anomalies"),
-    (np.array([1, 2, -1, 0]), r"only \+1 \(known normal\)"),
+@pytest.mark.parametrize("y, unlabeled, match", [
+    (np.array([-1, -1, 0, 0]), "ignore", r"0 normals \(\+1\); the metric needs both"),
+    (np.array([-1, -1, -1, -1]), "normal", r"0 normals \(\+1 or 0\); the metric needs both"),
+    (np.array([1, 1, 0, 0]), "normal", r"hold 0 known anomalies"),
+    (np.array([1, 2, -1, 0]), "normal", r"only \+1 \(known normal\)"),
 ])
-def test_one_labeled_class_or_bad_labels_raise(y, match):
+def test_one_labeled_class_or_bad_labels_raise(y, unlabeled, match):
     """A split with one labeled class, or labels outside +1/-1/0, is a clear error."""
     with pytest.raises(ValueError, match=match):
-        labeled_roc_auc_score(y, np.arange(4.0))
+        labeled_roc_auc_score(y, np.arange(4.0), unlabeled=unlabeled)
 
 
 def test_unknown_metric_name_raises():
@@ -95,15 +98,40 @@ def test_grid_search_and_cross_val_score_with_labeled_scorers():
 
 
 def test_fold_without_labeled_normals_reports_why():
-    """When a fold holds no labeled normal, the scoring error explains it."""
+    """When only anomalies are labeled, the default scorers count the unlabeled rows
+    as normal; a scorer told to ignore them explains why it cannot score."""
     X, y = _partially_labeled()
     y = np.where(y == 1, 0, y)  # only anomalies are labeled
     with pytest.raises(ValueError, match="the metric needs both"):
-        cross_val_score(DeepSAD(**FAST), X, y, cv=2, scoring=labeled_roc_auc,
-                        error_score="raise")
-    scores = cross_val_score(DeepSAD(**FAST), X, y, cv=2,
-                             scoring=make_labeled_scorer("roc_auc", unlabeled="normal"))
+        cross_val_score(DeepSAD(**FAST), X, y, cv=2, error_score="raise",
+                        scoring=make_labeled_scorer("roc_auc", unlabeled="ignore"))
+    scores = cross_val_score(DeepSAD(**FAST), X, y, cv=2, scoring=labeled_roc_auc)
     assert np.all(scores > 0.75)
+
+
+def test_the_package_split_and_scorer_give_a_finite_grid_search():
+    """make_semisupervised_split labels anomalies only; the ready scorer still scores
+    every fold (the user guide's example), and an all-NaN stacked search is refused."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+
+    from skdeepad.datasets import make_bundled_tasks, make_semisupervised_split
+    from skdeepad.model_selection import StackedSearchCV
+
+    X, y = make_bundled_tasks()["breast_cancer"]
+    X_train, y_train, _, _ = make_semisupervised_split(
+        X, y, ratio_labeled_anomalies=0.05, random_state=0)
+    assert set(np.unique(y_train)) == {-1, 0}
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    pipe = make_pipeline(MinMaxScaler(), DeepSAD(**FAST))
+    search = GridSearchCV(pipe, {"deepsad__eta": [0.5, 2.0]}, scoring=labeled_roc_auc,
+                          cv=cv).fit(X_train, y_train)
+    assert np.isfinite(search.best_score_)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="Every candidate scored NaN"):
+        StackedSearchCV(DeepSAD(**FAST), {"eta": [0.5, 2.0]}, cv=cv,
+                        scoring=make_labeled_scorer("roc_auc", unlabeled="ignore"),
+                        ).fit(X_train, y_train)
 
 
 def test_parallel_grid_search_matches_sequential():
