@@ -18,6 +18,7 @@ import numpy as np
 from scipy.sparse import issparse
 from scipy.stats import false_discovery_control
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
+from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing, check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -144,6 +145,18 @@ class ConformalDetector(OutlierMixin, BaseEstimator):
     seen and is not calibrated.  Known anomalies (``y == -1``) never enter
     the calibration set; they stay in the training data, where the
     semi-supervised detectors use them.
+
+    **Preprocessing belongs inside.**  A scaler (or any step that learns
+    from data) fitted on the whole training set has seen the calibration
+    rows and not the test rows, so calibration rows look more normal than
+    new normal points and the p-values come out too small.  Wrap the
+    pipeline, ``ConformalDetector(make_pipeline(MinMaxScaler(), DeepSAD()))``,
+    so that each model's preprocessing is fitted on its own training rows;
+    the deep detector at the end of the pipeline is still stacked across
+    folds.  On ODDS arrhythmia, min-max scaling fitted on all training rows
+    let 3.4 % of the normal test points reach ``p <= 0.01`` with ``cv=5``
+    (realised FDR 0.40 at ``fdr=0.1`` for OC-SVM); inside the pipeline, 0.8 %
+    and 0.0.
 
     **Unlabeled, polluted calibration data.**  When the unlabeled rows hold
     some anomalies, those that score as anomalies take the lowest ranks, so
@@ -433,16 +446,27 @@ def _default_estimator():
 
 
 def _fit_all(models, Xs, ys):
-    """Fit ``models[k]`` on ``Xs[k]`` (and ``ys[k]``): the package's deep
-    detectors as one stack, any other estimator one after another."""
-    if isinstance(models[0], BaseDeepEstimator):
-        with warnings.catch_warnings():
-            # Not stacking (an image CNN, DROCC, ...) changes nothing but speed.
-            warnings.simplefilter("ignore", StackedFallbackWarning)
-            return fit_stacked(models, Xs, ys, per_estimator=True)
-    for k, model in enumerate(models):
-        if ys is None:
-            model.fit(Xs[k])
-        else:
-            model.fit(Xs[k], ys[k])
+    """Fit ``models[k]`` on ``Xs[k]`` (and ``ys[k]``).
+
+    The package's deep detectors train as one stack, also as the last step of
+    a :class:`~sklearn.pipeline.Pipeline` (each fold's preprocessing is then
+    fitted on that fold's rows first); any other estimator is fitted one
+    after another.
+    """
+    pipelines = isinstance(models[0], Pipeline)
+    final = [m[-1] for m in models] if pipelines else models
+    if not isinstance(final[0], BaseDeepEstimator):
+        for k, model in enumerate(models):
+            if ys is None:
+                model.fit(Xs[k])
+            else:
+                model.fit(Xs[k], ys[k])
+        return models
+    if pipelines:  # slices share their steps: this fits each pipeline's own transformers
+        Xs = [m[:-1].fit_transform(X_k, None if ys is None else ys[k])
+              for k, (m, X_k) in enumerate(zip(models, Xs))]
+    with warnings.catch_warnings():
+        # Not stacking (an image CNN, DROCC, ...) changes nothing but speed.
+        warnings.simplefilter("ignore", StackedFallbackWarning)
+        fit_stacked(final, Xs, ys, per_estimator=True)
     return models

@@ -305,3 +305,18 @@ def test_the_example_runs_and_controls_the_fdr(tmp_path, monkeypatch, capsys):
     assert out.stat().st_size > 0
     # The realised FDR of the conformal rule stays near or below each level.
     assert np.all(namespace["conformal_fdp"].mean(axis=0) <= namespace["levels"] + 0.05)
+
+
+def test_a_pipeline_scales_each_fold_on_its_own_rows_and_stacks_its_detector(monkeypatch):
+    calls = []
+    real = calibration.fit_stacked
+    monkeypatch.setattr(calibration, "fit_stacked",
+                        lambda ests, *a, **k: calls.append(len(ests)) or real(ests, *a, **k))
+    X = np.random.RandomState(0).normal(size=(120, 3)) * [1, 5, 10]
+    cd = ConformalDetector(make_pipeline(StandardScaler(), DeepSVDD(**FAST)), cv=3,
+                           random_state=0).fit(X)
+    assert calls == [3]
+    for model, cal in zip(cd.estimators_, cd.calibration_indices_):
+        train = np.setdiff1d(np.arange(120), cal)
+        np.testing.assert_allclose(model[0].mean_, X[train].mean(axis=0))
+    assert np.isfinite(cd.p_values(X[:5])).all()
