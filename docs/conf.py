@@ -104,6 +104,7 @@ API_MODULES = [
     ("skdeepad.networks", "Networks"),
     ("skdeepad.calibration", "Calibrated decisions (conformal p-values, FDR)"),
     ("skdeepad.ensemble", "Ensembles (stacked training)"),
+    ("skdeepad.inspection", "Inspection (training curves)"),
     ("skdeepad.model_selection", "Model selection (stacked training)"),
 ]
 

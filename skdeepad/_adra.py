@@ -200,7 +200,8 @@ class ADRA(BaseDeepDetector):
     random_state : int, RandomState instance or None, default=None
         Seed of the new parameters, the batch order and the corpus draws.
     verbose : int, default=0
-        Show a progress bar with the loss when > 0.
+        0: silent; 1: a progress bar with the loss; 2: also one line per
+        epoch with the losses, learning rate and duration.
     validation_fraction : float in (0, 1), default=None
         Fraction of the rows (normal and corpus) held out to monitor the loss.
     n_iter_no_change : int, default=None

@@ -303,7 +303,8 @@ class AMA(BaseDeepDetector):
     random_state : int, RandomState instance or None, default=None
         Seed of the weights, batches, negatives and interpolations.
     verbose : int, default=0
-        Show a progress bar with the loss when > 0.
+        0: silent; 1: a progress bar with the loss; 2: also one line per
+        epoch with the losses, learning rate and duration.
     validation_fraction : float in (0, 1), default=None
         Fraction of the training data held out; its validation loss is the
         critic's estimate of the mirrored Wasserstein distance,

@@ -214,7 +214,8 @@ class DeepSVDD(_BaseDeepSVDD):
     random_state : int, RandomState instance or None, default=None
         Seed of weights and batch order.
     verbose : int, default=0
-        Show a progress bar with the loss when > 0.
+        0: silent; 1: a progress bar with the loss; 2: also one line per
+        epoch with the losses, learning rate and duration.
     validation_fraction : float in (0, 1), default=None
         Fraction of the training data held out to monitor a validation loss.
     n_iter_no_change : int, default=None
@@ -440,7 +441,8 @@ class DeepSAD(_BaseDeepSVDD):
     random_state : int, RandomState instance or None, default=None
         Seed of weights and batch order.
     verbose : int, default=0
-        Show a progress bar with the loss when > 0.
+        0: silent; 1: a progress bar with the loss; 2: also one line per
+        epoch with the losses, learning rate and duration.
     validation_fraction : float in (0, 1), default=None
         Fraction of the training data held out to monitor a validation loss.
     n_iter_no_change : int, default=None

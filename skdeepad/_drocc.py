@@ -322,7 +322,8 @@ class DROCC(BaseDeepDetector):
     random_state : int, RandomState instance or None, default=None
         Seed of the weights, batch order and the ascent's initial noise.
     verbose : int, default=0
-        Show a progress bar with the loss when > 0.
+        0: silent; 1: a progress bar with the loss; 2: also one line per
+        epoch with the losses, learning rate and duration.
     validation_fraction : float in (0, 1), default=None
         Fraction of the training data held out to monitor the validation
         loss: the full objective, with freshly generated negatives.

@@ -230,7 +230,8 @@ class KDStudentTeacher(BaseDeepDetector):
     random_state : int, RandomState instance or None, default=None
         Seed of every weight initialisation, noise draw and batch order.
     verbose : int, default=0
-        Show a progress bar with the loss when > 0.
+        0: silent; 1: a progress bar with the loss; 2: also one line per
+        epoch with the losses, learning rate and duration.
     validation_fraction : float in (0, 1), default=None
         Fraction of the training data held out; the student's validation
         loss is its distillation MSE there (``history_[i]["valid_loss"]``), a

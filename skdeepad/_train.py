@@ -183,7 +183,8 @@ def train_loop(
         Stop when the validation loss has not improved for that many epochs,
         then restore the weights of the best epoch.
     verbose : int
-        Show a tqdm progress bar with the loss when > 0.
+        0: silent; 1: a tqdm progress bar with the loss; 2: also one line
+        per epoch (losses, learning rate, duration) written above the bar.
     desc : str
         Label of the progress bar and of error messages.
     on_epoch_end : callable or None
@@ -277,8 +278,14 @@ def train_loop(
         record["dur"] = time.perf_counter() - tic
         history.append(record)
         if verbose:
-            bar.set_postfix({k: f"{sum(v) / len(v) if isinstance(v, list) else v:.4g}"
-                             for k, v in record.items() if k.endswith("loss")})
+            losses_shown = {k: f"{sum(v) / len(v) if isinstance(v, list) else v:.4g}"
+                            for k, v in record.items() if k.endswith("loss")}
+            bar.set_postfix(losses_shown)
+            if verbose >= 2:  # one line per epoch, kept above the bar
+                bar.write(f"{desc} epoch {epoch + 1}/{epochs}: " + ", ".join(
+                    f"{k} {v}" for k, v in losses_shown.items())
+                    + (f", lr {record['lr']:.3g}" if "lr" in record else "")
+                    + f", {record['dur']:.2f} s")
         if on_epoch_end is not None:
             on_epoch_end(epoch, record)
         if n_iter_no_change is not None:
