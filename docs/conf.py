@@ -4,24 +4,34 @@ Build with (from the repository root)::
 
     sphinx-build -W -b html docs docs/_build/html
 
-Three pages are completed at build time from the code and the repository, so
-that nothing has to be edited by hand when the package grows:
+Parts of the documentation are made at build time from the code and the
+repository, so that nothing has to be edited by hand when the package grows:
 
 * ``api.rst`` includes ``_gen_api.rst``, an autosummary listing of every
   public name in the ``__all__`` of :data:`API_MODULES`;
-* ``benchmarks.rst`` includes ``_gen_benchmarks.rst``, one section per
-  Markdown result file in ``benchmarks/results/``;
-* ``examples.rst`` includes ``_gen_examples.rst``, one section per script in
-  ``examples/``.
+* ``benchmarks.rst`` includes ``_gen_benchmarks.rst``, which lists one page
+  per Markdown result file in ``benchmarks/results/``; the pages are written
+  to ``bench/`` and each has a label ``bench-<file stem>`` that other pages
+  link to;
+* ``auto_examples/`` is the example gallery: sphinx-gallery runs every
+  ``examples/plot_*.py`` script and renders its text, code, output and
+  figures (other scripts, such as ``dask_grid_search.py``, are shown without
+  being run).  ``SKDEEPAD_EXAMPLE_QUICK=1`` in the environment makes the
+  scripts shrink their epochs and repetitions, for a fast CI build; the
+  numbers on the pages are then those of the smaller runs.
 
 The ``_gen_*.rst`` fragments are written next to this file (an autosummary
 ``:toctree:`` is resolved relative to the file that holds the directive, so
 the API fragment must sit beside ``api.rst``), are ignored by git
-(``docs/.gitignore``) and are excluded as stand-alone documents.
+(``docs/.gitignore``) and are excluded as stand-alone documents. The result
+pages (``bench/``), the gallery (``auto_examples/``) and the API stubs
+(``generated/``) are documents of their own, also written at build time and
+ignored by git.
 """
 
-import ast
 import inspect
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -48,6 +58,7 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
     "numpydoc",
+    "sphinx_gallery.gen_gallery",
 ]
 # sphinx.ext.intersphinx is left out on purpose: it fetches inventories from
 # the network, which the build must not need.
@@ -56,7 +67,6 @@ templates_path = ["_templates"]
 exclude_patterns = ["_build", "_gen_*.rst", "Thumbs.db", ".DS_Store"]
 root_doc = "index"
 default_role = "literal"
-pygments_style = "sphinx"
 
 # autodoc / autosummary.  Stubs go to docs/generated/ (ignored by git): the
 # ``:toctree: generated/`` of the API listing.  ``autosummary_generate`` is
@@ -80,18 +90,39 @@ numpydoc_attributes_as_param_list = True
 
 # -- HTML output -----------------------------------------------------------------
 
-html_theme = "alabaster"
+html_theme = "furo"
 html_title = f"skdeepad {release}"
 html_theme_options = {
-    "description": "Deep anomaly detection with a scikit-learn API",
-    "fixed_sidebar": True,
-    "show_relbars": True,
-}
-html_sidebars = {
-    "**": ["about.html", "navigation.html", "relations.html", "searchbox.html"]
+    "navigation_with_keys": True,
 }
 html_static_path = []
 html_show_sourcelink = False
+
+# -- Example gallery (sphinx-gallery) -------------------------------------------
+
+# The gallery's sort key, a class in docs/_gallery_order.py, is imported by
+# name: docs/ must be importable.
+sys.path.insert(0, str(DOCS))
+
+sphinx_gallery_conf = {
+    "examples_dirs": str(REPO / "examples"),
+    "gallery_dirs": "auto_examples",
+    # Only plot_*.py scripts are run; the others (dask_grid_search.py needs a
+    # Dask cluster and an optional dependency) are shown without output.
+    "filename_pattern": re.escape(os.sep) + "plot_",
+    "within_subsection_order": "_gallery_order.ExampleOrder",
+    # "Examples using X" on each API page (docs/_templates/autosummary/).
+    "doc_module": ("skdeepad",),
+    "backreferences_dir": "generated/backreferences",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "show_memory": False,
+    "show_signature": False,
+    # No sg_execution_times.rst: it would load scripts from a CDN.
+    "write_computation_times": False,
+    # A failing example fails the build (sphinx-build -W), never silently.
+    "only_warn_on_example_error": False,
+}
 
 # -- Pages completed from the code ---------------------------------------------
 
@@ -187,58 +218,81 @@ def write_api_fragment():
     _write_if_changed(DOCS / "_gen_api.rst", "\n".join(lines))
 
 
+#: Sections of the benchmarks page: a title and the file-name prefixes of the
+#: result files it gathers (a file no prefix matches goes to "Other results").
+BENCHMARK_GROUPS = [
+    ("Deep SVDD, Deep SAD and the Deep SAD paper's baselines",
+     ("odds_deepsad", "odds_table2", "mnist_scenarios", "ssad_")),
+    ("DROCC and DROCC-LF", ("drocc_",)),
+    ("AMA", ("ama_",)),
+    ("ADRA", ("adra_",)),
+    ("Knowledge distillation", ("kd_",)),
+    ("Stacked training", ("stacked_",)),
+    ("Conformal thresholds", ("conformal",)),
+    ("Speed against other libraries", ("speed",)),
+]
+
+
+def _benchmark_page(path):
+    """The reStructuredText of one result file's page: its title, source and text."""
+    text = path.read_text(encoding="utf-8")
+    title = f"``{path.name}``"
+    for line in text.splitlines():
+        if line.startswith("# "):
+            title = f"``{path.name}``: {line[2:].strip()}"
+            break
+    rel = path.relative_to(REPO).as_posix()
+    source = ("written by hand after the runs, to read the tables beside it"
+              if path.stem.endswith("_notes") else "written by the benchmark script "
+              "named in it (a closing notes section, if any, by hand)")
+    lines = [".. This file is written by docs/conf.py at every build; do not edit.", "",
+             f".. _bench-{path.stem}:", "", title, "=" * len(title), "",
+             f"Source: ``{rel}``, {source}. The file is shown as it is, in Markdown.", "",
+             f".. literalinclude:: /../{rel}", "   :language: markdown", ""]
+    # Figures the file refers to (Markdown images), or that share its name.
+    figures = re.findall(r"!\[[^\]]*\]\(([^)\s]+\.png)\)", text)
+    figures += [f"{path.stem}.png"]
+    for name in dict.fromkeys(figures):
+        figure = path.parent / name
+        if figure.is_file():
+            lines += [f".. figure:: /../{figure.relative_to(REPO).as_posix()}",
+                      f"   :alt: {name}", "", f"   ``{name}``", ""]
+    return "\n".join(lines)
+
+
 def write_benchmarks_fragment():
-    """Write ``_gen_benchmarks.rst``: each ``benchmarks/results/*.md``, shown as is."""
+    """Write one page per ``benchmarks/results/*.md`` and ``_gen_benchmarks.rst``.
+
+    The pages go to ``docs/bench/<file stem>.rst`` (ignored by git; pages of
+    result files that no longer exist are removed), each with the label
+    ``bench-<file stem>``; the fragment lists them by :data:`BENCHMARK_GROUPS`.
+    """
     results = sorted((REPO / "benchmarks" / "results").glob("*.md"))
+    pages = DOCS / "bench"
+    pages.mkdir(exist_ok=True)
+    for stale in set(pages.glob("*.rst")) - {pages / f"{p.stem}.rst" for p in results}:
+        stale.unlink()
+    groups = {title: [] for title, _ in BENCHMARK_GROUPS}
+    other = []
+    for path in results:
+        _write_if_changed(pages / f"{path.stem}.rst", _benchmark_page(path))
+        group = next((title for title, prefixes in BENCHMARK_GROUPS
+                      if path.stem.startswith(prefixes)), None)
+        (groups[group] if group else other).append(path)
     lines = [".. This file is written by docs/conf.py at every build; do not edit.", ""]
     if not results:
         lines += ["No result file is in ``benchmarks/results/`` yet.", ""]
-    for path in results:
-        title = path.name
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.startswith("# "):
-                title = f"{line[2:].strip()} (``{path.name}``)"
-                break
-        rel = path.relative_to(REPO).as_posix()
-        source = ("written by hand after the runs, to read the tables beside it"
-                  if path.stem.endswith("_notes") else "written by the benchmark script "
-                  "named in it (a closing notes section, if any, by hand)")
-        lines += [title, "~" * len(title), "", f"Source: ``{rel}``, {source}.", "",
-                  f".. literalinclude:: /../{rel}", "   :language: markdown", ""]
+    for title, paths in [*groups.items(), ("Other results", other)]:
+        if not paths:
+            continue
+        lines += [title, "~" * len(title), "", ".. toctree::", "   :maxdepth: 1", ""]
+        lines += [f"   bench/{path.stem}" for path in paths]
+        lines.append("")
     _write_if_changed(DOCS / "_gen_benchmarks.rst", "\n".join(lines))
-
-
-def write_examples_fragment():
-    """Write ``_gen_examples.rst``: each ``examples/*.py`` with its docstring as text."""
-    scripts = sorted((REPO / "examples").glob("*.py"))
-    lines = [".. This file is written by docs/conf.py at every build; do not edit.", ""]
-    for path in scripts:
-        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or path.name
-        rel = path.relative_to(REPO).as_posix()
-        # The docstring is reStructuredText with a title (sphinx-gallery style);
-        # its title is demoted below this page's title.
-        doc_lines = doc.splitlines()
-        if len(doc_lines) > 1 and set(doc_lines[1]) <= set("=-~") and doc_lines[1]:
-            doc_lines[1] = "-" * len(doc_lines[0])
-        else:
-            doc_lines = [path.name, "-" * len(path.name), "", *doc_lines]
-        lines += [*doc_lines, ""]
-        # The figure, when the script has been run with its default output
-        # (``plot_<name>.py`` writes ``<name>.png`` beside itself).
-        figure = path.with_name(path.stem.removeprefix("plot_") + ".png")
-        if figure.is_file():
-            lines += [f".. image:: /../{figure.relative_to(REPO).as_posix()}",
-                      f"   :alt: Figure made by {path.name}", ""]
-        lines += [f"Source: ``{rel}``", "",
-                  f".. literalinclude:: /../{rel}", "   :language: python", ""]
-    if not scripts:
-        lines += ["No example yet.", ""]
-    _write_if_changed(DOCS / "_gen_examples.rst", "\n".join(lines))
 
 
 write_api_fragment()
 write_benchmarks_fragment()
-write_examples_fragment()
 autosummary_generate = sorted(p.name for p in DOCS.glob("*.rst"))
 
 
