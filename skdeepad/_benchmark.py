@@ -19,15 +19,12 @@ each, the largest set (shuttle) first so that it does not finish last alone.
 A set's row is printed as soon as all its methods are done, the full table at
 the end; Ctrl-C prints the table of what finished and exits with status 130.
 
-The default run takes about 6 minutes on 2 CPU cores.  This is an estimate,
-not a timing of the full run: the process CPU time of each job was measured
-with short schedules (2 + 2 and 12 + 12 epochs for shuttle and satimage-2,
-3 + 3 and 6 + 6 for the other sets) and extrapolated linearly to 150 + 150,
-about 730 CPU seconds in all -- shuttle's two stacks about 160 s (Deep SVDD)
-and 240 s (Deep SAD), OC-SVM's ten fits on shuttle about 95 s, everything
-else under 80 s per set -- which two processes share in about 6 minutes.
-``--quick`` (5 epochs) takes about a minute and a half by the same measure,
-most of it OC-SVM on shuttle, which does not depend on the epochs.
+The default run took 5 min 13 s (wall clock) on 2 CPU cores (AMD EPYC,
+2026-12-03, ``benchmarks/results/main_command.md``): shuttle's two stacks
+of 10 seeds are the longest jobs (about 4 minutes each on one core).
+``--quick`` (5 epochs) takes about a minute and a half (an estimate from
+the jobs' CPU time), most of it OC-SVM on shuttle, which does not depend on
+the epochs.
 
 Offline fallback
 ----------------
@@ -568,8 +565,8 @@ def build_parser():
                     "paper's protocol and schedule, and print mean ± std AUC beside the "
                     "paper's figures. A set's row is printed when all its methods are done, "
                     "the full table at the end; Ctrl-C prints what finished.",
-        epilog="The default run takes about 6 minutes on 2 CPU cores, --quick about a "
-               "minute and a half (estimates). Sets missing from the data "
+        epilog="The default run took 5 min 13 s on 2 CPU cores, --quick takes about a "
+               "minute and a half. Sets missing from the data "
                "home ($SKDEEPAD_DATA, else ~/skdeepad_data) are downloaded; with no data and "
                "no network, tasks built from scikit-learn's bundled datasets are used "
                "instead, and the output says so.")
