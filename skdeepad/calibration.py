@@ -74,7 +74,10 @@ class ConformalDetector(OutlierMixin, BaseEstimator):
     an empirical fact, measured in ``benchmarks/results/conformal.md``, not
     a theorem.  It pays off when data are scarce: no row is lost to
     calibration.  The ``K`` fold models of one of the package's deep
-    detectors are trained as one stack (:func:`skdeepad.fit_stacked`).
+    detectors are trained as one stack (:func:`skdeepad.fit_stacked`): on
+    the ODDS sets of the Deep SAD paper, ``cv=5`` with Deep SAD or Deep SVDD
+    cost 2.0-2.3 times one split-conformal fit, and its realised FDR stayed
+    within the level + 0.02 in 71 of 72 cells (split conformal: 72 of 72).
 
     Parameters
     ----------
@@ -281,6 +284,8 @@ class ConformalDetector(OutlierMixin, BaseEstimator):
             for name in ("n_features_in_", "feature_names_in_"):
                 if hasattr(self.estimators_[0], name):
                     setattr(self, name, getattr(self.estimators_[0], name))
+                else:  # not left over from a previous fit
+                    vars(self).pop(name, None)
             self._warn_if_cannot_reject()
             return self
 

@@ -8,10 +8,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._stacked import fit_stacked
+from ._stacked import StackedFallbackWarning, fit_stacked
 from .base import ThresholdMixin, _restored_on_failure
 
-__all__ = ["StackedEnsemble"]
+__all__ = ["StackedEnsemble", "StackedFallbackWarning"]
 
 
 class StackedEnsemble(ThresholdMixin, OutlierMixin, BaseEstimator):
