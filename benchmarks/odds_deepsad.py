@@ -118,36 +118,6 @@ def deepod_ingredients():
     }
 
 
-def run_stacked(tasks, methods, seeds=range(10), ratio_labeled_anomalies=0.01):
-    """Like ``run_benchmark``, but the seeds of each (task, method) form one stack.
-
-    Seed k trains on split k, as in the sequential run, through
-    ``skdeepad.fit_stacked(..., per_estimator=True)``; every member equals its
-    lone fit (see ``fit_stacked``), so the AUCs are the sequential run's.
-    """
-    from sklearn.metrics import roc_auc_score
-
-    from skdeepad import fit_stacked
-    from skdeepad._benchmark import _uses_labels
-    from skdeepad.datasets import make_semisupervised_split
-
-    results = {}
-    for task, (X, y) in tasks.items():
-        splits = [make_semisupervised_split(X, y, ratio_labeled_anomalies=ratio_labeled_anomalies,
-                                            random_state=seed) for seed in seeds]
-        for method, factory in methods.items():
-            estimators = [factory(seed) for seed in seeds]
-            if _uses_labels(estimators[0]):
-                Xs, ys = [s[0] for s in splits], [s[1] for s in splits]
-            else:  # unsupervised: train on the unlabeled (and known normal) data
-                Xs, ys = [s[0][s[1] != -1] for s in splits], None
-            fit_stacked(estimators, Xs, ys, per_estimator=True)
-            results[(task, method)] = [100.0 * roc_auc_score(s[3], -est.score_samples(s[2]))
-                                       for est, s in zip(estimators, splits)]
-            print(f"{task} | {method}: stacked over {len(estimators)} seeds", flush=True)
-    return results
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=10)
@@ -180,16 +150,14 @@ def main():
         args.output += "_ingredients"
     tic = time.perf_counter()
     methods = {**ours, **extra}
-    stack = {}
-    if args.stacked:
-        stack = {m: f for m, f in methods.items() if isinstance(f(0), (DeepSAD, DeepSVDD))}
-        methods = {m: f for m, f in methods.items() if m not in stack}
-    results = run_benchmark(tasks, methods, seeds=range(args.seeds), n_jobs=args.n_jobs)
-    results.update(run_stacked(tasks, stack, seeds=range(args.seeds)))
+    # With --stacked, run_benchmark fits the seeds of each Deep SVDD / Deep SAD
+    # configuration as one stack (fit_stacked, per_estimator=True): same models.
+    results = run_benchmark(tasks, methods, seeds=range(args.seeds), n_jobs=args.n_jobs,
+                            stack=args.stacked)
     wall = time.perf_counter() - tic
     if peers:
         results.update(run_benchmark(tasks, peers, seeds=range(args.peer_seeds),
-                                     n_jobs=args.n_jobs))
+                                     n_jobs=args.n_jobs, stack=False))
     main_methods = {**ours, **peers}
     lines = [
         "# Deep SAD paper, Table 2 (ODDS, gamma_l = 0.01, gamma_p = 0)",
