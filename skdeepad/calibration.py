@@ -15,11 +15,10 @@ import numbers
 import warnings
 
 import numpy as np
-from scipy.sparse import issparse
 from scipy.stats import false_discovery_control
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
 from sklearn.pipeline import Pipeline
-from sklearn.utils import _safe_indexing, check_random_state, get_tags
+from sklearn.utils import _safe_indexing, check_random_state, get_tags, indexable
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
@@ -35,12 +34,9 @@ class CalibrationWarning(UserWarning):
 
 
 def _indexable(X):
-    """``X`` as something :func:`~sklearn.utils._safe_indexing` takes, and its length."""
-    if issparse(X):
-        X = X.tocsr()  # rows can be picked
-    elif not hasattr(X, "shape"):  # lists and other array-likes
-        X = np.asarray(X)
-    return X, X.shape[0]
+    """``X`` in a form :func:`~sklearn.utils._safe_indexing` takes, and its length."""
+    X = indexable(X)[0]  # sparse as CSR, array-likes without indexing as arrays
+    return X, X.shape[0] if hasattr(X, "shape") else len(X)
 
 
 class ConformalDetector(OutlierMixin, BaseEstimator):
