@@ -60,7 +60,8 @@ from sklearn.svm import OneClassSVM
 from skdeepad import ADRA
 from skdeepad._benchmark import environment, write_report
 from skdeepad.datasets import load_mnist_test, make_outlier_corpus
-from skdeepad.networks import ResNet26, pretrain_classifier
+from skdeepad.networks import ResNet26
+from skdeepad.pretraining import pretrain_classifier
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 

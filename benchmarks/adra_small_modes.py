@@ -23,7 +23,6 @@ the JSON and adds them to the JSON, md and png.
 import argparse
 import json
 import pathlib
-import sys
 import time
 import warnings
 
@@ -31,13 +30,16 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from adra_mnist import RESULTS, digits_as_mnist, mnist_halves  # noqa: E402
+from skdeepad import ADRA
+from skdeepad._benchmark import environment, shallow_normality, write_report
+from skdeepad.datasets import make_outlier_corpus
+from skdeepad.networks import ResNet26
+from skdeepad.pretraining import pretrain_classifier
 
-from skdeepad import ADRA  # noqa: E402
-from skdeepad._benchmark import environment, shallow_normality, write_report  # noqa: E402
-from skdeepad.datasets import make_outlier_corpus  # noqa: E402
-from skdeepad.networks import ResNet26, pretrain_classifier  # noqa: E402
+if __package__:  # python -m benchmarks.adra_small_modes
+    from .adra_mnist import RESULTS, digits_as_mnist, mnist_halves
+else:  # python benchmarks/adra_small_modes.py: Python puts benchmarks/ on the import path
+    from adra_mnist import RESULTS, digits_as_mnist, mnist_halves
 
 ARMS = {"scratch": dict(mode="scratch", n_adapters=1),
         "finetune": dict(mode="finetune", n_adapters=1),

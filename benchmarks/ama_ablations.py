@@ -11,7 +11,7 @@ variant removes one component from the full miniature AMA:
 * plain critic: ``mirrored=False`` (D sees x and G(E(x)) alone);
 * plain autoencoder: the same encoder and generator trained on the pixel
   MSE with :class:`skdeepad.AutoEncoder` (8 epochs, batch 64, lr 3e-4);
-* w/o atypical selection: ``negative_sampling=None``;
+* w/o atypical selection: ``negatives=None``;
 * w/o simplex interpolation: ``lambda_inter=0``.
 
 A miniature: two digits chosen in advance (0, the paper's easiest-looking,
@@ -31,15 +31,19 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from ama_mnist import AMA_MINI, RESULTS, ama_scores, load_data, one_vs_rest_split
 from skdeepad import AMA, AutoEncoder
 from skdeepad._benchmark import environment, shallow_normality, write_report
 from skdeepad.networks import AMAConvEncoder, AMAConvGenerator, EncoderDecoder
 
+if __package__:  # python -m benchmarks.ama_ablations
+    from .ama_mnist import AMA_MINI, RESULTS, ama_scores, load_data, one_vs_rest_split
+else:  # python benchmarks/ama_ablations.py: Python puts benchmarks/ on the import path
+    from ama_mnist import AMA_MINI, RESULTS, ama_scores, load_data, one_vs_rest_split
+
 VARIANTS = {
     "AMA (full)": {},
     "plain critic (w/o mirrored loss)": {"mirrored": False},
-    "w/o atypical selection": {"negative_sampling": None},
+    "w/o atypical selection": {"negatives": None},
     "w/o simplex interpolation": {"lambda_inter": 0.0},
 }
 
@@ -48,8 +52,9 @@ def plain_autoencoder(seed):
     """The miniature's encoder and generator as a pixel-MSE autoencoder."""
     shape = (1, 28, 28)
     torch.manual_seed(seed)  # the networks' initial weights
-    net = EncoderDecoder(AMAConvEncoder(shape, AMA_MINI["latent_dim"], AMA_MINI["width"], -1.0),
-                         AMAConvGenerator(shape, AMA_MINI["latent_dim"], AMA_MINI["width"]))
+    latent_dim, width = AMA_MINI["latent_dim"], AMA_MINI["network__width"]
+    net = EncoderDecoder(AMAConvEncoder(shape, latent_dim, width, -1.0),
+                         AMAConvGenerator(shape, latent_dim, width))
     return AutoEncoder(network=net, epochs=AMA_MINI["epochs"], batch_size=64, lr=3e-4,
                        lr_milestones=(), weight_decay=0.0, device="cpu", random_state=seed)
 

@@ -52,6 +52,7 @@ from skdeepad import AMA, DeepSAD
 from skdeepad._ama import gaussian_log_density
 from skdeepad._benchmark import environment, write_report
 from skdeepad.datasets import load_mnist_test
+from skdeepad.inspection import reconstruction_error
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 
@@ -62,7 +63,7 @@ PAPER = {
 }
 
 #: The miniature's AMA settings (fixed in advance from the time budget).
-AMA_MINI = dict(width=1 / 16, latent_dim=32, n_critic=2, epochs=8, batch_size=64,
+AMA_MINI = dict(network__width=1 / 16, latent_dim=32, n_critic=2, epochs=8, batch_size=64,
                 neg_start_epoch=3, lr_milestones=(), device="cpu")
 
 
@@ -95,7 +96,7 @@ def ama_scores(det, X_test):
     """Anomaly scores (higher = more anomalous) of a fitted AMA: -log A, R, pixel L1."""
     r = det.r_score(X_test)
     return {"A-score": -gaussian_log_density(r, det.r_mean_, det.r_std_), "R-score": r,
-            "pixel L1": det._reconstruction_error(X_test)}
+            "pixel L1": reconstruction_error(det, X_test)}
 
 
 def baselines(seed):

@@ -35,10 +35,15 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits, load_sample_images
 from sklearn.metrics import roc_auc_score
 
-from ama_mnist import AMA_MINI, RESULTS, load_data
 from skdeepad import AMA
 from skdeepad._ama import gaussian_log_density
 from skdeepad._benchmark import environment, shallow_normality, write_report
+from skdeepad.inspection import reconstruction_error
+
+if __package__:  # python -m benchmarks.ama_ood
+    from .ama_mnist import AMA_MINI, RESULTS, load_data
+else:  # python benchmarks/ama_ood.py: Python puts benchmarks/ on the import path
+    from ama_mnist import AMA_MINI, RESULTS, load_data
 
 
 def simple_ood():
@@ -98,7 +103,7 @@ def run(seeds, n_train, n_crops):
             y = np.r_[np.zeros(len(r_normal)), np.ones(len(r_ood))]
             r = np.r_[r_normal, r_ood]
             a = -gaussian_log_density(r, det.r_mean_, det.r_std_)
-            pix = np.r_[det._reconstruction_error(X[test]), det._reconstruction_error(X_ood)]
+            pix = np.r_[reconstruction_error(det, X[test]), reconstruction_error(det, X_ood)]
             row[name] = {"A-score": roc_auc_score(y, a), "R-score": roc_auc_score(y, r),
                          "pixel L1": roc_auc_score(y, pix), "r_mean": float(r_ood.mean()),
                          "n": len(r_ood)}

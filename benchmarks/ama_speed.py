@@ -8,28 +8,43 @@ with n_critic = 2 (the miniature) and 5 (the paper's).  The authors' full
 widths were not timed on this CPU.  No GPU was available.
 
     OMP_NUM_THREADS=1 SKDEEPAD_DATA=../shared/data python benchmarks/ama_speed.py
+    python benchmarks/ama_speed.py --write-only   # the md again from the JSON
 
-Writes ``benchmarks/results/ama_speed.{md,json}``.
+Writes ``benchmarks/results/ama_speed.{md,json}`` (through ``_harness``).
 """
 
-import json
+import argparse
 import time
 
 import torch
 
-from ama_mnist import AMA_MINI, RESULTS, load_data, one_vs_rest_split
 from skdeepad import AMA
-from skdeepad._benchmark import environment, write_report
+
+if __package__:  # python -m benchmarks.ama_speed
+    from ._harness import environment_line, markdown_table, read_json, write_json, write_markdown
+    from .ama_mnist import AMA_MINI, load_data, one_vs_rest_split
+else:  # python benchmarks/ama_speed.py: Python puts benchmarks/ on the import path
+    from _harness import environment_line, markdown_table, read_json, write_json, write_markdown
+    from ama_mnist import AMA_MINI, load_data, one_vs_rest_split
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--write-only", action="store_true",
+                        help="only rewrite ama_speed.md from ama_speed.json (keeps the JSON "
+                             "and the environment line of the run that measured it)")
+    args = parser.parse_args()
+    if args.write_only:
+        stored = read_json("ama_speed")
+        print(write(stored["rows"], stored["environment"]))
+        return
     torch.set_num_threads(1)
     X, digits = load_data()
     X = X * 2 - 1
     train, _, _ = one_vs_rest_split(digits, 0, 0)
     rows = []
     for width, n_critic in [(1 / 16, 2), (1 / 16, 5)]:
-        params = {**AMA_MINI, "width": width, "n_critic": n_critic, "epochs": 1,
+        params = {**AMA_MINI, "network__width": width, "n_critic": n_critic, "epochs": 1,
                   "neg_start_epoch": 0}
         wall, cpu = time.perf_counter(), time.process_time()
         AMA(random_state=0, **params).fit(X[train])
@@ -40,12 +55,13 @@ def main():
     print(write(rows))
 
 
-def write(rows):
-    lines = ["| widths (x authors') | n_critic | images | CPU s / epoch | wall s / epoch |",
-             "|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| 1/{round(1 / r['width'])} | {r['n_critic']} | {r['n_images']} | "
-                     f"{r['cpu_s_per_epoch']:.1f} | {r['wall_s_per_epoch']:.1f} |")
+def write(rows, stored_env=None):
+    """Write the md (and, for a new run, the JSON); ``stored_env``: rewrite from the JSON."""
+    env = environment_line(stored_env)
+    lines = markdown_table(
+        ["widths (x authors')", "n_critic", "images", "CPU s / epoch", "wall s / epoch"],
+        [[f"1/{round(1 / r['width'])}", r["n_critic"], r["n_images"],
+          f"{r['cpu_s_per_epoch']:.1f}", f"{r['wall_s_per_epoch']:.1f}"] for r in rows])
     md = "\n".join([
         "# AMA speed on the MNIST miniature (CPU, 1 thread)",
         "",
@@ -56,11 +72,11 @@ def write(rows):
         "",
         *lines,
         "",
-        environment(),
+        env,
     ])
-    write_report(RESULTS / "ama_speed.md", md + "\n")
-    (RESULTS / "ama_speed.json").write_text(json.dumps(
-        {"environment": environment(), "rows": rows}, indent=1))
+    write_markdown("ama_speed", md + "\n")
+    if stored_env is None:
+        write_json("ama_speed", {"environment": env, "rows": rows})
     return md
 
 

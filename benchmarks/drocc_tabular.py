@@ -1,6 +1,7 @@
 """Table 2 of the DROCC paper (Goyal et al., ICML 2020): F1 on thyroid, arrhythmia, abalone.
 
-Every method is run through the same two protocols (``skdeepad.datasets``):
+Every method is run through the same two protocols (splits from
+``skdeepad.datasets``, metrics from ``skdeepad.metrics``):
 
 * ``drocc`` -- the authors' code: test = all anomalies + as many random
   normals, train = the other normals, z-scored with train statistics; F1 of
@@ -35,14 +36,13 @@ from sklearn.svm import OneClassSVM
 from skdeepad import DROCC, DeepSVDD
 from skdeepad._benchmark import environment, write_report
 from skdeepad.datasets import (
-    anomaly_ratio_f1_score,
-    drocc_f1_score,
     load_abalone_outliers,
     load_adbench,
     load_odds,
     make_drocc_split,
     make_half_normal_split,
 )
+from skdeepad.metrics import anomaly_ratio_f1_score, drocc_f1_score
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 

@@ -62,6 +62,12 @@ from sklearn.metrics import roc_auc_score
 from skdeepad import KDStudentTeacher
 from skdeepad._benchmark import environment, shallow_normality, write_report
 from skdeepad.datasets import load_mnist_test
+from skdeepad.inspection import (
+    brittleness,
+    linear_probe_score,
+    mahalanobis_score,
+    teacher_features,
+)
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 
@@ -168,8 +174,8 @@ def pilot(args, X, digits, aux_X, aux_y):
             for lr in PILOT_LRS:
                 det = teacher_estimator(key, args, seed, backbones)
                 det.set_params(lr=lr, validation_fraction=0.2).fit(X[train])
-                rel = det.history_[-1]["valid_loss"] / float(np.var(det.teacher_features(
-                    X[train])))  # error relative to the spread of the targets
+                rel = det.history_[-1]["valid_loss"] / float(np.var(teacher_features(
+                    det, X[train])))  # error relative to the spread of the targets
                 table.setdefault(str(lr), []).append(rel)
                 print(f"pilot {mode} {key} lr={lr:g}: relative valid MSE {rel:.4f}", flush=True)
     means = {lr: float(np.mean(v)) for lr, v in table.items()}
@@ -211,14 +217,18 @@ def run_config(args, seed, c, mode, key, X, digits, idx, backbones, tuned_lr):
         "n_train": len(train), "n_test": len(test),
         "kd_auc": 100 * roc_auc_score(y_test, -det.score_samples(Xt)),
         "kd_tuned_auc": 100 * roc_auc_score(y_test, -tuned.score_samples(Xt)),
-        "maha_full_auc": 100 * roc_auc_score(y_test, -det.mahalanobis_score(Xt, "full")),
-        "maha_diag_auc": 100 * roc_auc_score(y_test, -det.mahalanobis_score(Xt, "diagonal")),
-        "mean_auc": 100 * roc_auc_score(y_test, -det.mahalanobis_score(Xt, "mean")),
-        "probe_acc": 100 * det.linear_probe_score(
-            X[idx["probe_train"]], digits[idx["probe_train"]],
+        # A Gaussian fitted to the teacher's features of the normal training images.
+        "maha_full_auc": 100 * roc_auc_score(
+            y_test, -mahalanobis_score(det, X[train], Xt, kind="full")),
+        "maha_diag_auc": 100 * roc_auc_score(
+            y_test, -mahalanobis_score(det, X[train], Xt, kind="diagonal")),
+        "mean_auc": 100 * roc_auc_score(
+            y_test, -mahalanobis_score(det, X[train], Xt, kind="mean")),
+        "probe_acc": 100 * linear_probe_score(
+            det, X[idx["probe_train"]], digits[idx["probe_train"]],
             X[idx["probe_test"]], digits[idx["probe_test"]]),
-        "brittleness": det.brittleness(X[train]),
-        "brittleness_tuned": tuned.brittleness(X[train]),
+        "brittleness": brittleness(det, X[train]),
+        "brittleness_tuned": brittleness(tuned, X[train]),
         "student_epoch_s": float(np.median([h["dur"] for h in det.history_])),
         "tuned_final_loss": tuned.history_[-1]["train_loss"],
         "paper_final_loss": det.history_[-1]["train_loss"],

@@ -49,7 +49,7 @@ from skdeepad import (
     DeepSVDD,
     KernelDensityDetector,
 )
-from skdeepad._autoencoder import reconstruction_error
+from skdeepad.networks import reconstruction_error
 from skdeepad._benchmark import PAPER_TABLE2, TABLE2_SETS, environment, load_tasks, write_report
 from skdeepad.datasets import make_semisupervised_split
 

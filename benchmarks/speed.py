@@ -35,9 +35,13 @@ From the benchmark's own environment (never the package's)::
     /work/venv-bench/bin/pip install torch==2.13.0      # CPU wheel, first
     /work/venv-bench/bin/pip install numpy scipy scikit-learn tqdm joblib
     /work/venv-bench/bin/pip install --no-deps -r benchmarks/requirements-peers.txt
-    /work/venv-bench/bin/pip install --no-deps -e .   # optional: the script also
-                                                       # puts the checkout on sys.path
+    /work/venv-bench/bin/pip install --no-deps -e .   # or run it as a module (below)
     SKDEEPAD_DATA=/work/shared/data /work/venv-bench/bin/python benchmarks/speed.py
+
+Without installing skdeepad in that environment, run it as a module from the
+repository root, which puts the checkout on the import path::
+
+    SKDEEPAD_DATA=/work/shared/data /work/venv-bench/bin/python -m benchmarks.speed
 
 writes ``benchmarks/results/speed_cpu.md`` and ``speed_cpu.json`` (about 5
 minutes on 2 idle cores), one table per dataset and batch size with 1 torch thread
@@ -59,22 +63,21 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from skdeepad._benchmark import write_report
+from skdeepad.datasets import load_odds, make_semisupervised_split
+
+if __package__:  # python -m benchmarks.speed
+    from . import _peers
+else:  # python benchmarks/speed.py: Python puts benchmarks/ on the import path
+    import _peers
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-if str(REPO) not in sys.path:  # run from a checkout without installing
-    sys.path.insert(0, str(REPO))
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
 os.environ.setdefault("SKDEEPAD_DATA", str(REPO.parent / "shared" / "data"))
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import MinMaxScaler, StandardScaler  # noqa: E402
-
-import _peers  # noqa: E402
-from skdeepad._benchmark import write_report  # noqa: E402
 
 RESULTS = HERE / "results"
 
@@ -95,61 +98,18 @@ def log(*args):
 # ---------------------------------------------------------------------------
 
 
-def _own_load_odds(name):
-    from scipy.io import loadmat
-
-    mat = loadmat(Path(os.environ["SKDEEPAD_DATA"]) / "odds" / f"{name}.mat")
-    return np.asarray(mat["X"], dtype=np.float64), np.asarray(mat["y"]).ravel().astype(int)
-
-
-def _own_split(X, y, ratio_labeled_anomalies=0.01, random_state=0):
-    """Stand-in used only while skdeepad.datasets is missing: stratified
-    60/40 split, ``ratio_labeled_anomalies * n_train`` training anomalies
-    labelled -1, everything else in the training set unlabelled (0)."""
-    from sklearn.model_selection import train_test_split
-
-    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.4, stratify=y,
-                                              random_state=random_state)
-    rng = np.random.RandomState(random_state)
-    y_partial = np.zeros(len(y_tr), dtype=int)
-    anomalies = np.flatnonzero(y_tr == 1)
-    n_lab = min(len(anomalies), max(1, int(round(ratio_labeled_anomalies * len(y_tr)))))
-    y_partial[rng.choice(anomalies, n_lab, replace=False)] = -1
-    return X_tr, y_partial, X_te, y_te
-
-
 def load_split(name):
-    """The benchmark split; returns (X_train, y_partial, X_test, y_test, source)."""
-    try:
-        from skdeepad.datasets import load_odds
-    except ImportError:
-        load_odds = None
-    try:
-        from skdeepad.datasets import make_semisupervised_split
-    except ImportError:
-        make_semisupervised_split = None
-    if load_odds is None:
-        X, y = _own_load_odds(name)
-        source = "the benchmark's own .mat reader (skdeepad.datasets.load_odds missing)"
-    else:
-        data = load_odds(name)
-        X, y = (data.data, data.target) if hasattr(data, "data") else (data[0], data[1])
-        source = "skdeepad.datasets.load_odds"
+    """The benchmark split; returns (X_train, y_partial, X_test, y_test, source).
+
+    The split standardises then min-max scales on the training rows (the
+    paper's code).
+    """
+    X, y = load_odds(name)
     X, y = np.asarray(X), np.asarray(y).ravel()
-    if make_semisupervised_split is None:
-        split = _own_split(X, y, ratio_labeled_anomalies=0.01, random_state=0)
-        source += (" + the benchmark's stand-in split (stratified 60/40, 1% of the training "
-                   "rows labelled as anomalies; skdeepad.datasets.make_semisupervised_split "
-                   "missing)")
-    else:
-        split = make_semisupervised_split(X, y, ratio_labeled_anomalies=0.01, random_state=0)
-        source += " + make_semisupervised_split(ratio_labeled_anomalies=0.01, random_state=0)"
+    split = make_semisupervised_split(X, y, ratio_labeled_anomalies=0.01, random_state=0)
+    source = ("skdeepad.datasets.load_odds + "
+              "make_semisupervised_split(ratio_labeled_anomalies=0.01, random_state=0)")
     X_tr, y_partial, X_te, y_te = (np.asarray(a) for a in split)
-    if make_semisupervised_split is None:
-        # the real split scales (StandardScaler then MinMaxScaler, both fitted
-        # on the training rows, as the paper's code); the stand-in does it here
-        scaler = make_pipeline(StandardScaler(), MinMaxScaler()).fit(X_tr)
-        X_tr, X_te = scaler.transform(X_tr), scaler.transform(X_te)
     X_tr = np.ascontiguousarray(X_tr, dtype=np.float32)
     X_te = np.ascontiguousarray(X_te, dtype=np.float32)
     return X_tr, y_partial.astype(int), X_te, y_te.astype(int), source
@@ -176,8 +136,12 @@ def cpu_model():
 
 
 def environment(device):
+    import subprocess
+
     import scipy
     import sklearn
+
+    import skdeepad
 
     env = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -190,25 +154,18 @@ def environment(device):
         "scipy": scipy.__version__,
         "scikit-learn": sklearn.__version__,
         **_peers.peer_versions(),
+        "skdeepad": skdeepad.__version__,
     }
     try:
-        import skdeepad
-
-        env["skdeepad"] = getattr(skdeepad, "__version__", "unknown")
-        try:
-            import subprocess
-
-            env["skdeepad_commit"] = subprocess.run(
-                ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                capture_output=True, text=True, check=False).stdout.strip()
-            dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "skdeepad"],
-                                   capture_output=True, text=True, check=False).stdout.strip()
-            if dirty:
-                env["skdeepad_commit"] += " + uncommitted changes"
-        except OSError:
-            pass
-    except ImportError:
-        env["skdeepad"] = "not importable"
+        env["skdeepad_commit"] = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=False).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "skdeepad"],
+                               capture_output=True, text=True, check=False).stdout.strip()
+        if dirty:
+            env["skdeepad_commit"] += " + uncommitted changes"
+    except OSError:  # no git
+        pass
     if device.startswith("cuda"):
         env["gpu"] = torch.cuda.get_device_name(0)
         env["cuda"] = torch.version.cuda
@@ -262,9 +219,8 @@ def measure(key, make_kwargs, data, X_score, device, score_calls=3):
         "library": adapter.library, "method": adapter.method,
         "epoch_times": [None if t is None else float(t) for t in adapter.epoch_times],
         "s_per_epoch": _peers.median_epoch(adapter.epoch_times),
-        "epoch_cpu_times": [None if t is None else float(t)
-                            for t in getattr(adapter, "epoch_cpu_times", [])],
-        "cpu_s_per_epoch": _peers.median_epoch(getattr(adapter, "epoch_cpu_times", [])),
+        "epoch_cpu_times": [None if t is None else float(t) for t in adapter.epoch_cpu_times],
+        "cpu_s_per_epoch": _peers.median_epoch(adapter.epoch_cpu_times),
         "fit_s": fit_s, "fit_cpu_s": fit_cpu_s, "score_s": score_s, "auc": auc,
     }
 

@@ -12,6 +12,7 @@ soft one (eta_u = 1 / (0.1 n), like OC-SVM's nu = 0.1).  Single thread.
 Writes ``benchmarks/results/ssad_scaling.md``.
 """
 
+import argparse
 import pathlib
 import time
 
@@ -27,6 +28,7 @@ RESULTS = pathlib.Path(__file__).parent / "results"
 
 
 def main():
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()  # --help only
     X, y = load_odds("shuttle")
     X = StandardScaler().fit_transform(X)
     rng = np.random.RandomState(0)

@@ -31,18 +31,26 @@ Run::
     SKDEEPAD_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/stacked.py --part speed
     SKDEEPAD_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/stacked.py --part ensemble \\
         --datasets arrhythmia cardio thyroid --seeds 10
+    python benchmarks/stacked.py --part table2 --resume        # md again from the JSON
+    python benchmarks/stacked.py --part ensemble --write-only  # md again from the JSON
+
+Results are written through ``benchmarks/_harness.py``.
 """
 
 import argparse
 import json
 import os
-import pathlib
 import time
 import warnings
 
 import numpy as np
 
-RESULTS = pathlib.Path(__file__).parent / "results"
+if __package__:  # python -m benchmarks.stacked
+    from . import _harness as harness
+else:  # python benchmarks/stacked.py: Python puts benchmarks/ on the import path
+    import _harness as harness
+
+RESULTS = harness.RESULTS
 
 
 def _split(name, seed=0):
@@ -52,9 +60,15 @@ def _split(name, seed=0):
     return make_semisupervised_split(X, y, ratio_labeled_anomalies=0.01, random_state=seed)
 
 
-def _make(method, seed, epochs, pretrain_epochs=None):
-    from skdeepad import DeepSAD, DeepSVDD
+#: The methods of the speed part; DROCC has no pretraining phase.
+METHODS = ("DeepSVDD", "DeepSAD", "DROCC")
 
+
+def _make(method, seed, epochs, pretrain_epochs=None):
+    from skdeepad import DROCC, DeepSAD, DeepSVDD
+
+    if method == "DROCC":  # package defaults (on standardised data, see speed())
+        return DROCC(epochs=epochs, device="cpu", random_state=seed)
     cls = {"DeepSVDD": DeepSVDD, "DeepSAD": DeepSAD}[method]
     pretrain_epochs = epochs if pretrain_epochs is None else pretrain_epochs
     return cls(epochs=epochs, pretrain_epochs=pretrain_epochs, device="cpu", random_state=seed)
@@ -85,7 +99,8 @@ def _cpu_per_epoch(fit, method, K, epochs, repeats):
         return min(seconds)
 
     base = cpu(0, 0)
-    return (cpu(epochs, 0) - base) / epochs, (cpu(0, epochs) - base) / epochs
+    pretrain = None if method == "DROCC" else (cpu(epochs, 0) - base) / epochs
+    return pretrain, (cpu(0, epochs) - base) / epochs
 
 
 def speed(args):
@@ -98,16 +113,20 @@ def speed(args):
     torch.set_num_threads(1)
     rows = []
     for name in args.datasets:
-        X, y, _, _ = _split(name)
+        for method in METHODS:
+            X, y, _, _ = _split(name)
+            if method == "DROCC":  # one-class, standardised (its radius is in input units)
+                from sklearn.preprocessing import StandardScaler
 
-        def sequential(estimators):
-            for est in estimators:
-                est.fit(X, y)
+                X, y = StandardScaler().fit_transform(X[y != -1]), None
 
-        def stacked(estimators):
-            fit_stacked(estimators, X, y)
+            def sequential(estimators, X=X, y=y):
+                for est in estimators:
+                    est.fit(X, y)
 
-        for method in ("DeepSVDD", "DeepSAD"):
+            def stacked(estimators, X=X, y=y):
+                fit_stacked(estimators, X, y)
+
             load = os.getloadavg()[0]
             lone_pre, lone_train = _cpu_per_epoch(sequential, method, 1, args.epochs,
                                                   args.repeats)
@@ -115,7 +134,8 @@ def speed(args):
                 pre, train = _cpu_per_epoch(stacked, method, K, args.epochs, args.repeats)
                 row = dict(threads=1, dataset=name, n_train=len(X), method=method, K=K,
                            stacked_pretrain=pre, stacked_train=train,
-                           sequential_pretrain=K * lone_pre, sequential_train=K * lone_train,
+                           sequential_pretrain=None if pre is None else K * lone_pre,
+                           sequential_train=K * lone_train,
                            lone_pretrain=lone_pre, lone_train=lone_train, load=load)
                 rows.append(row)
                 print(row, flush=True)
@@ -147,35 +167,37 @@ def speed(args):
 
 
 def _write_speed(raw, args):
-    from skdeepad._benchmark import environment, write_report
-
+    env = harness.environment_line(raw.get("environment"))
     lines = [
         "# Stacked training: CPU seconds per epoch (skdeepad.fit_stacked)",
         "",
-        "ODDS split of seed 0 (Deep SAD protocol), paper networks (32-16-8 MLP, BatchNorm, "
-        "batch 200, Adam), 1 thread. Seconds are *process CPU time* per epoch of training all K "
+        "ODDS split of seed 0 (Deep SAD protocol), package defaults (Deep SVDD/SAD: the "
+        "paper's 32-16-8 MLP with BatchNorm, batch 128, Adam; DROCC: its 128-unit MLP, batch "
+        "128, 50 ascent steps, on the standardised normal rows), 1 thread. Seconds are *process CPU time* per epoch of training all K "
         "models: (fit with E epochs - fit with 0 epochs) / E, with E = "
         f"{args.epochs}, minimum over {args.repeats} repeats. CPU time and not wall time, "
         "because the machine (2 cores) was shared with many other jobs (1-minute load "
         "average in the last column): wall time measured the other jobs as much as ours, "
         "CPU time of one single-threaded process is what its wall time would be on a free "
         "core. 'Sequential' = K x the per-epoch CPU time of one lone fit; 'speed-up' = "
-        "sequential / stacked; 'x lone' = stacked / one lone fit (the issue's goal: <= 2 for "
-        "K = 10). K = 1 is a lone fit (fit_stacked does not stack a single estimator), "
-        "so its row shows the measurement noise. 2 threads were not measured: with the load "
+        "sequential / stacked; 'x lone' = stacked / one lone fit (the goal: <= 2 for "
+        "Deep SAD and <= 3 for DROCC at K = 10). K = 1 is a lone fit (a stack of one, "
+        "measured twice), so its row shows the measurement noise. 2 threads were not measured: with the load "
         "average above the core count a second thread measures contention, not scaling.",
         "",
-        "| threads | dataset (n train) | method | phase | K | stacked s/epoch | sequential "
-        "s/epoch | speed-up | x lone | load |",
-        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    rows = []
     for r in raw["per_epoch"]:
         for phase, key in (("pretrain (AE)", "pretrain"), ("train", "train")):
+            if r[f"stacked_{key}"] is None:
+                continue
             st, seq, lone = r[f"stacked_{key}"], r[f"sequential_{key}"], r[f"lone_{key}"]
-            lines.append(
-                f"| {r['threads']} | {r['dataset']} ({r['n_train']}) | {r['method']} | {phase} | "
-                f"{r['K']} | {st:.3f} | {seq:.3f} | {seq / st:.1f} | {st / lone:.1f} | "
-                f"{r['load']:.1f} |")
+            rows.append([r["threads"], f"{r['dataset']} ({r['n_train']})", r["method"], phase,
+                         r["K"], f"{st:.3f}", f"{seq:.3f}", f"{seq / st:.1f}",
+                         f"{st / lone:.1f}", f"{r['load']:.1f}"])
+    lines += harness.markdown_table(
+        ["threads", "dataset (n train)", "method", "phase", "K", "stacked s/epoch",
+         "sequential s/epoch", "speed-up", "x lone", "load"], rows)
     if raw["wall"]:
         lines += [
             "",
@@ -186,21 +208,18 @@ def _write_speed(raw, args):
             "joblib's two processes can only help when a second core is free, and its first "
             "row includes starting the worker processes.",
             "",
-            "| dataset | method | sequential (s) | joblib, 2 processes (s) | stacked (s) | load "
-            "(start -> end) |",
-            "|---|---|---|---|---|---|",
         ]
-        for w in raw["wall"]:
-            lines.append(f"| {w['dataset']} | {w['method']} | {w['sequential']:.1f} | "
-                         f"{w['joblib_2']:.1f} | {w['stacked']:.1f} | {w['load']:.1f} -> "
-                         f"{w['load_after']:.1f} |")
+        lines += harness.markdown_table(
+            ["dataset", "method", "sequential (s)", "joblib, 2 processes (s)", "stacked (s)",
+             "load (start -> end)"],
+            [[w["dataset"], w["method"], f"{w['sequential']:.1f}", f"{w['joblib_2']:.1f}",
+              f"{w['stacked']:.1f}", f"{w['load']:.1f} -> {w['load_after']:.1f}"]
+             for w in raw["wall"]])
     lines += ["", f"Command: `OMP_NUM_THREADS=1 python benchmarks/stacked.py --part speed "
               f"--epochs {args.epochs} --repeats {args.repeats} --datasets "
-              f"{' '.join(args.datasets)}`", "", f"Environment: {environment()}"]
-    RESULTS.mkdir(exist_ok=True)
-    write_report(RESULTS / "stacked_speed.md", "\n".join(lines) + "\n")
-    (RESULTS / "stacked_speed.json").write_text(json.dumps(
-        {**raw, "environment": environment()}, indent=1))
+              f"{' '.join(args.datasets)}`", "", f"Environment: {env}"]
+    harness.write_markdown("stacked_speed", "\n".join(lines) + "\n")
+    harness.write_json("stacked_speed", raw, env)
     print("\n".join(lines))
 
 
@@ -217,7 +236,7 @@ def table2(args):
 
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", message="Features .* are constant")
-    stored = json.loads((RESULTS / "odds_deepsad.json").read_text())["auc"]
+    stored = harness.read_json("odds_deepsad")["auc"]
     rows = []
     for name in args.datasets:
         splits = [_split(name, seed) for seed in range(args.seeds)]
@@ -241,9 +260,9 @@ def table2(args):
     _write_table2(rows, args)
 
 
-def _write_table2(rows, args):
-    from skdeepad._benchmark import environment, write_report
-
+def _write_table2(rows, args, stored_env=None):
+    """Write the md (and, for a new run, the JSON); ``stored_env``: rewrite from the JSON."""
+    env = harness.environment_line(stored_env)
     lines = [
         "# Deep SAD, Table 2 protocol: the seeds fitted one after another vs as one stack",
         "",
@@ -257,31 +276,30 @@ def _write_table2(rows, args):
         "version of the package (13:04 UTC); this run's lone fits differ from it by the "
         "same amounts.",
         "",
-        "| dataset | seeds | sequential CPU s | stacked CPU s | speed-up | equal to lone fits "
-        "| mean AUC | max abs AUC diff to stored run | load |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
+    table = []
     for r in rows:
         same = r["auc_stacked"] == r["auc_sequential"]
         stored = np.max(np.abs(np.subtract(r["auc_stacked"], r["auc_stored"])))
         verdict = f"yes ({r['seeds']}/{r['seeds']})" if same else "no"
-        lines.append(
-            f"| {r['dataset']} | {r['seeds']} | {r['cpu_sequential']:.0f} | "
-            f"{r['cpu_stacked']:.0f} | {r['cpu_sequential'] / r['cpu_stacked']:.1f} | "
-            f"{verdict} | {np.mean(r['auc_stacked']):.1f} | "
-            f"{stored:.3f} | {r['load']:.1f} |")
+        table.append([r["dataset"], r["seeds"], f"{r['cpu_sequential']:.0f}",
+                      f"{r['cpu_stacked']:.0f}", f"{r['cpu_sequential'] / r['cpu_stacked']:.1f}",
+                      verdict, f"{np.mean(r['auc_stacked']):.1f}", f"{stored:.3f}",
+                      f"{r['load']:.1f}"])
+    lines += harness.markdown_table(
+        ["dataset", "seeds", "sequential CPU s", "stacked CPU s", "speed-up",
+         "equal to lone fits", "mean AUC", "max abs AUC diff to stored run", "load"], table)
     lines += ["", f"Command: `OMP_NUM_THREADS=1 python benchmarks/stacked.py --part table2 "
               f"--seeds {args.seeds} --datasets {' '.join(args.datasets)}`", "",
-              f"Environment: {environment()}"]
-    write_report(RESULTS / "stacked_table2.md", "\n".join(lines) + "\n")
-    (RESULTS / "stacked_table2.json").write_text(json.dumps(
-        {"rows": rows, "environment": environment()}, indent=1))
+              f"Environment: {env}"]
+    harness.write_markdown("stacked_table2", "\n".join(lines) + "\n")
+    if stored_env is None:
+        harness.write_json("stacked_table2", {"rows": rows}, env)
     print("\n".join(lines))
 
 
 def ensemble(args):
     import torch
-    from sklearn.ensemble import IsolationForest
     from sklearn.metrics import roc_auc_score
 
     from skdeepad import DeepSAD
@@ -289,7 +307,7 @@ def ensemble(args):
 
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", message="Features .* are constant")
-    single = json.loads((RESULTS / "odds_deepsad.json").read_text())["auc"]
+    single = harness.read_json("odds_deepsad")["auc"]
     out_json = RESULTS / "stacked_ensemble.json"
     keep = out_json.exists() and (args.resume or args.write_only)
     results = json.loads(out_json.read_text()) if keep else {}
@@ -305,13 +323,16 @@ def ensemble(args):
             fit_time = time.perf_counter() - tic
             members = [100 * roc_auc_score(y_test, -m.score_samples(X_test))
                        for m in det.estimators_]
-            iforest = IsolationForest(n_estimators=100, max_samples="auto", random_state=seed)
-            iforest.fit(X_train[y_partial != -1])
+            # IsolationForest(random_state=seed): 100 trees, 256 sub-samples, trained on
+            # the rows not labeled as anomalies
+            [iforest] = harness.shallow_baselines(name, seed, X_train[y_partial != -1], X_test,
+                                                  y_test, "deep-sad-table2",
+                                                  methods=("IsolationForest",))
             results[key] = dict(
                 ensemble=100 * roc_auc_score(y_test, -det.score_samples(X_test)),
                 members=members,
                 single=single[f"{name}|Deep SAD"][seed],
-                iforest=100 * roc_auc_score(y_test, -iforest.score_samples(X_test)),
+                iforest=iforest.value,
                 fit_time=fit_time, load=os.getloadavg()[0],
             )
             print(key, {k: v for k, v in results[key].items() if k != "members"}, flush=True)
@@ -320,13 +341,11 @@ def ensemble(args):
 
 
 def _write_ensemble(results, args):
-    from skdeepad._benchmark import environment, write_report
-
+    # --write-only keeps the environment line of the run that measured the table
+    env = harness.environment_line(
+        harness.recorded_environment("stacked_ensemble") if args.write_only else None)
     names = list(dict.fromkeys(k.split("|")[0] for k in results))
-
-    def cell(values):
-        return f"{np.mean(values):.1f} ± {np.std(values):.1f}"
-
+    cell = harness.mean_std
     lines = [
         "# Seed ensembles of Deep SAD (StackedEnsemble, 10 members trained as one stack)",
         "",
@@ -339,19 +358,15 @@ def _write_ensemble(results, args):
         "(150 + 150 epochs, lr 1e-4 -> 1e-5, batch 128, PyTorch's default initialisation); "
         "nothing tuned on test data.",
         "",
-        "| dataset | splits | single Deep SAD | members (mean) | spread within split | "
-        "StackedEnsemble (10) | IsolationForest | ensemble fit, wall s (shared machine) |",
-        "|---|---|---|---|---|---|---|---|",
     ]
-    verdicts = []
+    table, verdicts = [], []
     for name in names:
         rs = [v for k, v in results.items() if k.split("|")[0] == name]
-        lines.append(
-            f"| {name} | {len(rs)} | {cell([r['single'] for r in rs])} | "
-            f"{cell([np.mean(r['members']) for r in rs])} | "
-            f"{np.mean([np.std(r['members']) for r in rs]):.1f} | "
-            f"{cell([r['ensemble'] for r in rs])} | {cell([r['iforest'] for r in rs])} | "
-            f"{np.mean([r['fit_time'] for r in rs]):.0f} |")
+        table.append([name, len(rs), cell([r["single"] for r in rs]),
+                      cell([np.mean(r["members"]) for r in rs]),
+                      f"{np.mean([np.std(r['members']) for r in rs]):.1f}",
+                      cell([r["ensemble"] for r in rs]), cell([r["iforest"] for r in rs]),
+                      f"{np.mean([r['fit_time'] for r in rs]):.0f}"])
         single, ens = [r["single"] for r in rs], [r["ensemble"] for r in rs]
         verdicts.append(
             f"- {name}: the ensemble {'raises' if np.mean(ens) > np.mean(single) else 'lowers'} "
@@ -360,6 +375,10 @@ def _write_ensemble(results, args):
             f"(std {np.std(single):.1f} -> {np.std(ens):.1f}); it "
             f"{'beats' if np.mean(ens) > np.mean([r['iforest'] for r in rs]) else 'trails'} "
             "IsolationForest.")
+    lines += harness.markdown_table(
+        ["dataset", "splits", "single Deep SAD", "members (mean)", "spread within split",
+         "StackedEnsemble (10)", "IsolationForest", "ensemble fit, wall s (shared machine)"],
+        table)
     missing = [n for n in args.datasets if n not in names] if getattr(args, "datasets", None) else []
     lines += ["", *verdicts]
     if missing or any(sum(k.startswith(n + "|") for k in results) < 10 for n in names):
@@ -368,8 +387,8 @@ def _write_ensemble(results, args):
     lines += ["", "Command: `OMP_NUM_THREADS=1 python benchmarks/stacked.py --part ensemble "
               f"--resume --seeds {args.seeds} --datasets {' '.join(names)}` (one process; "
               "`--write-only` rewrites this table from the JSON)", "",
-              f"Environment: {environment()}"]
-    write_report(RESULTS / "stacked_ensemble.md", "\n".join(lines) + "\n")
+              f"Environment: {env}"]
+    harness.write_markdown("stacked_ensemble", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
@@ -394,8 +413,9 @@ def main():
         speed(args)
     elif args.part == "table2":
         args.datasets = args.datasets or ["arrhythmia", "cardio", "thyroid"]
-        if args.resume:  # rewrite the table from the stored rows
-            _write_table2(json.loads((RESULTS / "stacked_table2.json").read_text())["rows"], args)
+        if args.resume:  # rewrite the table from the stored rows, keep the JSON as it is
+            stored = harness.read_json("stacked_table2")
+            _write_table2(stored["rows"], args, stored["environment"])
         else:
             table2(args)
     else:

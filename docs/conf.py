@@ -133,9 +133,10 @@ API_MODULES = [
     ("skdeepad.datasets", "Datasets"),
     ("skdeepad.utils", "Label utilities"),
     ("skdeepad.networks", "Networks"),
+    ("skdeepad.pretraining", "Pretraining backbones"),
     ("skdeepad.calibration", "Calibrated decisions (conformal p-values, FDR)"),
     ("skdeepad.ensemble", "Ensembles (stacked training)"),
-    ("skdeepad.inspection", "Inspection (training curves)"),
+    ("skdeepad.inspection", "Inspection (training curves, research diagnostics)"),
     ("skdeepad.model_selection", "Model selection (stacked training)"),
 ]
 

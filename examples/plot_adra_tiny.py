@@ -31,7 +31,7 @@ which do not reproduce the paper's ranking.
 # %%
 # Pretraining the backbone
 # ------------------------
-# :func:`~skdeepad.networks.pretrain_classifier` trains a copy of the network
+# :func:`~skdeepad.pretraining.pretrain_classifier` trains a copy of the network
 # with a linear head on the auxiliary labels and returns it without the
 # head. In practice you would load a network pretrained on a large data set
 # (``ADRA(backbone="path/to/resnet26.pt")`` reads a saved ResNet26).
@@ -46,7 +46,8 @@ from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 
 from skdeepad import ADRA
-from skdeepad.networks import ResNet26, pretrain_classifier
+from skdeepad.networks import ResNet26
+from skdeepad.pretraining import pretrain_classifier
 
 torch.set_num_threads(1)
 QUICK = os.environ.get("SKDEEPAD_EXAMPLE_QUICK") == "1" or "--quick" in sys.argv

@@ -45,6 +45,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.svm import OneClassSVM
 
 from skdeepad import AMA, KDStudentTeacher
+from skdeepad.inspection import mahalanobis_score
 
 torch.set_num_threads(1)
 QUICK = os.environ.get("SKDEEPAD_EXAMPLE_QUICK") == "1" or "--quick" in sys.argv
@@ -89,8 +90,9 @@ aucs["AMA R-score"] = roc_auc_score(y_test, r_test)
 # Given as N-D images, the teacher is the small ResNet of the paper, here at
 # 1/8 of its width. The paper's student learning rate (1e-5 for 20 epochs)
 # barely moves a student on a hundred images (``kd_mnist.md``); 1e-3 is used
-# instead. :meth:`~skdeepad.KDStudentTeacher.mahalanobis_score` scores the
-# teacher's representation directly, the paper's comparison.
+# instead. :func:`~skdeepad.inspection.mahalanobis_score` scores the
+# teacher's representation directly (a Gaussian fitted to the training
+# images), the paper's comparison.
 kd_params = dict(resnet_widths=(8, 16, 32, 64), head_dim=32, lr=1e-3, batch_size=32,
                  epochs=3 if QUICK else 20, pretrain_epochs=2 if QUICK else 10,
                  device="cpu", random_state=0)
@@ -99,7 +101,7 @@ kd_rotnet = KDStudentTeacher(teacher_pretrain="rotnet", **kd_params).fit(images[
 aucs["KD, random teacher"] = roc_auc_score(y_test, -kd_random.score_samples(images[test]))
 aucs["KD, RotNet teacher"] = roc_auc_score(y_test, -kd_rotnet.score_samples(images[test]))
 aucs["Mahalanobis, RotNet teacher"] = roc_auc_score(
-    y_test, -kd_rotnet.mahalanobis_score(images[test]))
+    y_test, -mahalanobis_score(kd_rotnet, images[train], images[test]))
 
 # %%
 # Shallow baselines on the raw pixels

@@ -66,6 +66,7 @@ _SUBMODULES = frozenset({
     "metrics",
     "model_selection",
     "networks",
+    "pretraining",
     "utils",
 })
 
@@ -86,7 +87,7 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
-    from . import calibration, ensemble, model_selection  # noqa: F401
+    from . import calibration, ensemble, model_selection, pretraining  # noqa: F401
     from ._adra import ADRA  # noqa: F401
     from ._ama import AMA  # noqa: F401
     from ._autoencoder import AutoEncoder, AutoEncoderFeatures  # noqa: F401

@@ -3,7 +3,7 @@
 The algorithm, as this module runs it:
 
 1. take a backbone f_theta pretrained on a large labeled task (ImageNet in
-   the paper; :func:`skdeepad.networks.pretrain_classifier` offline);
+   the paper; :func:`skdeepad.pretraining.pretrain_classifier` offline);
 2. freeze theta and put K gated bias-free 1x1 adapters alpha beside every
    convolution with a kernel larger than 1x1 (Eqs. 2-3,
    :func:`skdeepad.networks.add_residual_adapters`), plus a new linear head;
@@ -33,7 +33,7 @@ from .base import BaseDeepDetector
 from .networks import ResNet26, add_residual_adapters, he_init
 from .networks._batchnorm import batch_norm_layers, recalibrate_batch_norm
 
-__all__ = ["ADRA", "MomentumSGD", "bce_loss", "hsc_loss", "l2sp_penalty", "pseudo_huber"]
+__all__ = ["ADRA", "bce_loss", "hsc_loss", "l2sp_penalty", "pseudo_huber"]
 
 
 def pseudo_huber(z):
@@ -66,13 +66,6 @@ def bce_loss(logit, corpus):
 def l2sp_penalty(params, reference, alpha):
     """L2-SP regulariser ``alpha / 2 * ||theta - theta_0||^2`` (Li et al., 2018)."""
     return alpha / 2 * sum(((p - p0) ** 2).sum() for p, p0 in zip(params, reference))
-
-
-class MomentumSGD(torch.optim.SGD):
-    """SGD with momentum 0.9 by default, ADRA's optimizer (paper, Sec. 4.1)."""
-
-    def __init__(self, params, lr, momentum=0.9, weight_decay=0.0, **kwargs):
-        super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay, **kwargs)
 
 
 class _ADRANetwork(nn.Module):
@@ -185,8 +178,18 @@ class ADRA(BaseDeepDetector):
         Epochs after which the learning rate is divided by 10.
     weight_decay : float, default=1e-4
         L2 penalty of the optimizer, on the trained parameters only.
-    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or Optimizer class, default=MomentumSGD
-        Optimizer; the default is SGD with momentum 0.9 (``"sgd"`` has none).
+    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or Optimizer class, default="sgd"
+        Optimizer: the paper's SGD with momentum 0.9 (Sec. 4.1, "stochastic
+        gradient descent (momentum parameter of 0.9, weight decay of
+        10^-4)"; the authors' code too).  Its own arguments are passed with
+        the prefix ``optimizer__`` (see :ref:`routing`); ADRA's default
+        ``optimizer__momentum`` is 0.9, applied only with
+        ``torch.optim.SGD`` (``"sgd"``), where ``optimizer__momentum=0``
+        gives plain SGD.  ``network__<arg>`` arguments go to
+        :class:`~skdeepad.networks.ResNet26` when ``backbone="resnet26"``
+        (e.g. ``network__widths=(16, 32, 64)`` for a small network trained
+        with ``mode="scratch"``); a module or saved weights fix the
+        architecture, and ``network__<arg>`` is then an error.
     input_shape : tuple of int, default=None
         Shape ``(channels, height, width)`` of one image when ``X`` is given
         flattened.
@@ -235,7 +238,7 @@ class ADRA(BaseDeepDetector):
     See Also
     --------
     skdeepad.networks.ResNet26 : The paper's backbone.
-    skdeepad.networks.pretrain_classifier : Pretrain a backbone on labeled data.
+    skdeepad.pretraining.pretrain_classifier : Pretrain a backbone on labeled data.
     skdeepad.networks.add_residual_adapters : The adapter insertion used here.
     DeepSAD : Outlier exposure with a network trained from an autoencoder.
 
@@ -325,6 +328,9 @@ class ADRA(BaseDeepDetector):
     array([ 1,  1, -1, -1])
     """
 
+    # SGD with momentum 0.9: the paper's Sec. 4.1 and the authors' code.
+    _optimizer_defaults = {torch.optim.SGD: {"momentum": 0.9}}
+
     _parameter_constraints = {
         **BaseDeepDetector._parameter_constraints,
         "backbone": [StrOptions({"resnet26"}), str, os.PathLike, nn.Module],
@@ -338,9 +344,6 @@ class ADRA(BaseDeepDetector):
         "l2sp_alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "recalibrate_bn": ["boolean"],
     }
-    for _unused in ("hidden_layer_sizes", "network"):
-        _parameter_constraints.pop(_unused)
-    del _unused
 
     def __init__(
         self,
@@ -360,7 +363,7 @@ class ADRA(BaseDeepDetector):
         lr=0.1,
         lr_milestones=(80, 100),
         weight_decay=1e-4,
-        optimizer=MomentumSGD,
+        optimizer="sgd",
         input_shape=None,
         contamination="auto",
         device="auto",
@@ -368,6 +371,7 @@ class ADRA(BaseDeepDetector):
         verbose=0,
         validation_fraction=None,
         n_iter_no_change=None,
+        **kwargs,
     ):
         self.backbone = backbone
         self.mode = mode
@@ -392,13 +396,17 @@ class ADRA(BaseDeepDetector):
         self.verbose = verbose
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
-
-    # BaseDeepEstimator._check_params reads hidden_layer_sizes, which ADRA
-    # does not have (the backbone sets the architecture).
-    hidden_layer_sizes = "auto"
+        self._set_routed(kwargs)
 
     def _check_params(self):
         super()._check_params()
+        if self._routed("network") and not (isinstance(self.backbone, str)
+                                            and self.backbone == "resnet26"):
+            raise ValueError(
+                f"network__ arguments ({', '.join(self._routed('network'))}) configure "
+                "the default backbone='resnet26'; the given backbone fixes the "
+                "architecture. Drop them or use backbone='resnet26'."
+            )
         if self.loss == "bce" and self.rep_dim != 1:
             raise ValueError(
                 f"loss='bce' classifies with a scalar logit and needs rep_dim=1; got "
@@ -418,7 +426,9 @@ class ADRA(BaseDeepDetector):
                     f"samples of shape {self.input_shape_}. Pass N-D images or set "
                     "input_shape."
                 )
-            return ResNet26(in_channels=self.input_shape_[0]), False
+            routed = self._checked_routed("network", ResNet26,
+                                          {"in_channels": "the images' channels"})
+            return ResNet26(in_channels=self.input_shape_[0], **routed), False
         path = os.fspath(backbone)
         if not os.path.isfile(path):
             raise ValueError(
@@ -480,7 +490,7 @@ class ADRA(BaseDeepDetector):
             warnings.warn(
                 "backbone='resnet26' is randomly initialised: there is no pretrained "
                 "representation to transfer, which is the premise of ADRA. Pass a "
-                "pretrained network (see skdeepad.networks.pretrain_classifier).",
+                "pretrained network (see skdeepad.pretraining.pretrain_classifier).",
                 UserWarning,
                 stacklevel=4,
             )

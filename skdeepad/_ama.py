@@ -21,6 +21,7 @@ Gaussian fitted to R on the training data.  ``score_samples`` is the *log*
 A-score (higher = more normal, never underflows), ``r_score`` is R.
 """
 
+import functools
 import math
 import numbers
 
@@ -28,7 +29,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._autoencoder import user_network
+from .base import user_network
 from .base import BaseDeepDetector
 from .networks import default_hidden_layer_sizes
 from .networks._ama_nets import make_ama_networks
@@ -46,8 +47,21 @@ __all__ = [
     "simplex_weights",
 ]
 
-#: Adam betas of the authors' code: E uses beta1 = 0.5, G and D beta1 = 0.
+#: Adam betas of the authors' code (``train.py``): E uses beta1 = 0.5, G and D
+#: beta1 = 0; ``optimizer__betas`` replaces them by one pair for all three.
 _BETAS = {"encoder": (0.5, 0.9), "generator": (0.0, 0.9), "critic": (0.0, 0.9)}
+
+#: The keys of the ``network`` parameter, in the order the networks are built.
+_NETWORKS = ("encoder", "generator", "critic")
+
+#: Arguments of :func:`make_ama_networks` that AMA sets from its parameters.
+_BUILDER_OWN = {"input_shape": "the data", "latent_dim": "its parameter `latent_dim`",
+                "critic_channels": "its parameter `mirrored`",
+                "hidden_layer_sizes": "its parameter `hidden_layer_sizes`"}
+
+#: k, the number of codes of a simplex interpolation: 3 in all the paper's
+#: experiments (Sec. 3.2) and hard-coded in the authors' ``interpolation.py``.
+SIMPLEX_SIZE = 3
 
 #: Upper end of the uniform draws of the interpolation weights and of the
 #: radial factors of "radial_scale" (the code's ``atyp_ratio``).
@@ -135,10 +149,14 @@ def atypical_latents(codes, method="annulus", *, direction="inward", radius=None
         the batch.
     direction : {"inward", "outward"}, default="inward"
         Side of the typical set the negatives are drawn from.
-    radius : float, default=None
-        r0 of the annulus; None means sqrt(d).
+    radius : float, "empirical" or None, default=None
+        r0 of the annulus; None means the paper's sqrt(d), ``"empirical"``
+        the mean norm of ``codes`` (the regulariser pulls the codes inward,
+        so they need not sit at sqrt(d)).
     delta : float, default=0.5
         Width of the annulus as a fraction of r0 (the paper's delta / r0).
+        The paper chooses delta on validation anomalies and does not report
+        it; 0.5 (inward: radii in ``[r0/2, r0]``) is this package's choice.
 
     Returns
     -------
@@ -146,7 +164,12 @@ def atypical_latents(codes, method="annulus", *, direction="inward", radius=None
     """
     m, d = codes.shape
     if method == "annulus":
-        r0 = math.sqrt(d) if radius is None else float(radius)
+        if radius is None:
+            r0 = math.sqrt(d)
+        elif isinstance(radius, str) and radius == "empirical":
+            r0 = code_norm(codes).mean()
+        else:
+            r0 = float(radius)
         u = torch.randn(m, d, device=codes.device)
         u = u / u.norm(dim=1, keepdim=True).clamp_min(1e-12)
         offset = delta * r0 * torch.rand(m, 1, device=codes.device)
@@ -223,55 +246,59 @@ class AMA(BaseDeepDetector):
         Hidden layers of the tabular (MLP) family: the encoder's sizes; the
         generator mirrors them and the critic uses them too.  ``"auto"``:
         (128, 64) above 100 features, (32, 16) otherwise.  Unused for images.
-    width : float, default=1.0
-        Channel multiplier of the convolutional family (1.0: the authors'
-        64-128-256 encoder, 256-channel generator, 128-channel critic).
-        Unused for tabular data and for user networks.
-    encoder, generator, critic : torch.nn.Module or callable, default=None
-        User networks replacing the defaults.  A callable is called as
+    network : dict, default=None
+        User networks replacing the defaults, under the keys ``"encoder"``,
+        ``"generator"`` and ``"critic"`` (missing keys keep the default),
+        each a torch.nn.Module or a callable called as
         ``encoder(input_shape, latent_dim)``, ``generator(input_shape,
         latent_dim)``, ``critic(critic_input_shape)``.  The encoder maps a
         batch to ``(n, d)`` codes, the generator codes back to the input
         shape, and the critic must have a ``features(pair)`` method (the f of
-        Eq. 5) and return one value per sample.
+        Eq. 5) and return one value per sample.  The default networks take
+        ``network__<arg>`` arguments of
+        :func:`~skdeepad.networks.make_ama_networks` (see :ref:`routing`):
+        ``network__width`` multiplies the channels of the convolutional
+        family (1.0: the authors' 64-128-256 encoder, 256-channel
+        generator, 128-channel critic), ``network__output_activation``
+        replaces the generator's output chosen from the data range.
     n_critic : int, default=5
-        Critic steps per encoder/generator step, on the same batch.
+        Critic steps per encoder/generator step, on the same batch (the
+        code's ``update_ratio``).
     gp_weight : float, default=10.0
-        Weight of the gradient penalty.
-    gp_norm : {"sample", "channel"}, default="sample"
-        Gradient norm of the penalty: per sample (standard WGAN-GP) or over
-        the channel axis only, per pixel (the authors' code).
+        Weight of the gradient penalty (the code's and WGAN-GP's 10); 0
+        leaves the spectral normalisation alone to bound the critic.
     lambda_neg : float, default=1.0
         Weight of the negatives (Eq. 2; the code's ``anom_recon_lambda``,
         whose README command uses 5).
     lambda_reg : float, default=1.0
-        Weight of the code norm ``||E(x)||`` (Eq. 3).
+        Weight of the code norm ``||E(x)||`` (Eq. 3; the code's
+        ``regularizer_lambda``).
     lambda_inter : float, default=0.2
-        Weight of the simplex interpolation term (Eq. 3); 0 disables it.
-    simplex_size : int, default=3
-        k, the number of codes interpolated (3 in all the paper's experiments).
-    interpolation_weights : {"normalized", "code"}, default="normalized"
-        The paper's ``alpha_i ~ U[0, 0.5]`` divided by their sum, or the
-        code's unnormalised weights (see :func:`simplex_weights`).
-    detach_interpolation : bool, default=False
-        If True, the encoder and generator get no gradient from the
-        interpolation term, as in the authors' code (only the critic learns
-        from interpolants); False is the paper's min-max.
-    negative_sampling : {"annulus", "radial_scale", "cube"} or None, default="annulus"
-        Atypical Selection: the paper's annulus around ``annulus_center``,
-        the code's radial rescaling of real codes, the code's cube near the
-        origin, or no synthetic negatives (see :func:`atypical_latents`).
-    direction : {"inward", "outward"}, default="inward"
-        Side of the typical set the negatives come from.
-    delta : float, default=0.5
-        Annulus width as a fraction of its radius.  The paper chooses delta
-        and the direction on validation anomalies and does not report them;
-        0.5 (inward: radii in ``[r0/2, r0]``) is this package's choice.
-    annulus_center : {"sqrt_d", "empirical"}, default="sqrt_d"
-        Radius r0 of the annulus: the paper's sqrt(d), or the mean norm of
-        the codes of the batch rows being replaced (the regulariser pulls the
-        codes inward, so they need not sit at sqrt(d); ``history_`` logs
-        their mean norm).
+        Weight of the simplex interpolation term (Eq. 3; the code's
+        ``ip_lambda``); 0 disables it.  k = 3 codes are interpolated, as in
+        all the paper's experiments (Sec. 3.2) and the code.
+    variant : {"paper", "code"}, default="paper"
+        Which of the paper and the authors' code to follow where they
+        differ (see Notes): ``"paper"`` normalises the interpolation
+        weights, lets the interpolation term train E and G, draws the
+        negatives' codes from an annulus at sqrt(d) and takes the
+        per-sample norm in the gradient penalty; ``"code"`` does as
+        ``somepago/AMA`` does (unnormalised weights, detached
+        interpolants, real codes rescaled radially, a per-pixel norm).
+    negatives : {"inward", "outward"}, callable or None, default="inward"
+        Atypical Selection (Sec. 3.2): the side of the typical set the
+        synthetic negatives' codes come from, in the region ``variant``
+        chooses (paper: radii in ``[sqrt(d)/2, sqrt(d)]`` inward or
+        ``[sqrt(d), 1.5 sqrt(d)]`` outward, a width the paper leaves to
+        validation anomalies; code: codes shrunk by a factor in (0, 0.5) or
+        grown by its inverse).  A callable ``negatives(codes) -> z_neg``
+        draws the latents itself from the ``(m, d)`` codes of the rows
+        replaced, e.g. ``functools.partial(atypical_latents, delta=0.25)``,
+        ``partial(atypical_latents, radius="empirical")`` (an annulus at
+        the codes' mean norm) or ``partial(atypical_latents,
+        method="cube")`` (Sipple's cube, the paper's comparison); see
+        :func:`atypical_latents`.  None: no synthetic negatives (the paper's
+        "w/o atypical selection" ablation).
     neg_fraction : float in [0, 1], default=0.1
         Share of each batch replaced by negatives (positions drawn with
         replacement, as in the code).
@@ -291,8 +318,11 @@ class AMA(BaseDeepDetector):
     weight_decay : float, default=0.0
         L2 penalty of the optimizer.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or Optimizer class, default="adam"
-        Optimizer.  With Adam(W) the code's betas are used: (0.5, 0.9) for E,
-        (0, 0.9) for G and D.
+        Optimizer (the code's Adam).  Its own arguments are passed with the
+        prefix ``optimizer__`` (see :ref:`routing`).  With Adam(W) the
+        betas default to the code's, per network: (0.5, 0.9) for E, (0, 0.9)
+        for G and D (``train.py``); ``optimizer__betas`` sets one pair for
+        all three.
     input_shape : tuple of int, default=None
         Shape of one sample when images are given flattened, e.g. (1, 28, 28).
     contamination : "auto" or float in (0, 0.5], default="auto"
@@ -358,24 +388,27 @@ class AMA(BaseDeepDetector):
     "w/o new anomaly scoring" ablation (higher = more anomalous).  The
     networks score in evaluation mode (BatchNorm statistics frozen).
 
-    **Where the paper and the authors' code differ** (the default is the
-    paper; the code's behaviour is an option where it is one):
+    **Where the paper and the authors' code differ** (``variant="paper"``,
+    the default, follows the paper in the first four; ``variant="code"``
+    follows the code in all four):
 
-    - Interpolation weights: normalised by their sum (paper) or not
-      (code): ``interpolation_weights``.  The interpolant is contrasted
+    - Interpolation weights: ``alpha_i ~ U[0, 0.5]`` normalised by their
+      sum (paper) or not, the last weight being one minus the others
+      (code; :func:`simplex_weights`).  The interpolant is contrasted
       against each of its k sources, as in the code.
-    - Interpolation gradient: reaches E and G (paper's min-max) or not
-      (code): ``detach_interpolation``.
-    - Atypical Selection: annulus at sqrt(d) (paper) or radial rescaling of
-      real codes (code): ``negative_sampling``.  As in the code, negatives
-      *replace* ``neg_fraction`` of the batch from epoch ``neg_start_epoch``
-      on, and the negative term compares ``[x_neg, x_neg]`` with
-      ``[x_neg, G(E(x_neg))]`` for ``x_neg = G(z_neg)`` generated in
-      evaluation mode.
-    - Gradient penalty norm: per sample (standard) or over channels (code):
-      ``gp_norm``.  Spectral normalisation and the penalty are both used,
-      as in the code.
-    - Optimisers: the code's Adam betas (E: 0.5, G and D: 0) and schedule.
+    - Interpolation gradient: reaches E and G (the paper's min-max) or not
+      (code: only the critic learns from interpolants).
+    - Atypical Selection: an annulus at sqrt(d) (paper) or a radial
+      rescaling of real codes (code; :func:`atypical_latents`).  As in the
+      code, negatives *replace* ``neg_fraction`` of the batch from epoch
+      ``neg_start_epoch`` on, and the negative term compares ``[x_neg,
+      x_neg]`` with ``[x_neg, G(E(x_neg))]`` for ``x_neg = G(z_neg)``
+      generated in evaluation mode.
+    - Gradient penalty norm: per sample (standard WGAN-GP) or over the
+      channel axis only, per pixel (code; :func:`gradient_penalty`).
+      Spectral normalisation and the penalty are both used, as in the code.
+    - Optimisers: the code's Adam betas (E: 0.5, G and D: 0) and schedule,
+      whatever the variant.
       One optimizer holds the three networks as parameter groups; each
       step only moves the networks that received gradients, which is the
       same as the code's separate optimizers.
@@ -420,23 +453,14 @@ class AMA(BaseDeepDetector):
     _parameter_constraints = {
         **BaseDeepDetector._parameter_constraints,
         "latent_dim": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
-        "width": [Interval(numbers.Real, 0, None, closed="neither")],
-        "encoder": [torch.nn.Module, callable, None],
-        "generator": [torch.nn.Module, callable, None],
-        "critic": [torch.nn.Module, callable, None],
+        "network": [dict, None],
         "n_critic": [Interval(numbers.Integral, 1, None, closed="left")],
         "gp_weight": [Interval(numbers.Real, 0, None, closed="left")],
-        "gp_norm": [StrOptions({"sample", "channel"})],
         "lambda_neg": [Interval(numbers.Real, 0, None, closed="left")],
         "lambda_reg": [Interval(numbers.Real, 0, None, closed="left")],
         "lambda_inter": [Interval(numbers.Real, 0, None, closed="left")],
-        "simplex_size": [Interval(numbers.Integral, 2, None, closed="left")],
-        "interpolation_weights": [StrOptions({"normalized", "code"})],
-        "detach_interpolation": ["boolean"],
-        "negative_sampling": [StrOptions({"annulus", "radial_scale", "cube"}), None],
-        "direction": [StrOptions({"inward", "outward"})],
-        "delta": [Interval(numbers.Real, 0, None, closed="neither")],
-        "annulus_center": [StrOptions({"sqrt_d", "empirical"})],
+        "variant": [StrOptions({"paper", "code"})],
+        "negatives": [StrOptions({"inward", "outward"}), callable, None],
         "neg_fraction": [Interval(numbers.Real, 0, 1, closed="both")],
         "neg_start_epoch": [Interval(numbers.Integral, 0, None, closed="left")],
         "mirrored": ["boolean"],
@@ -447,23 +471,14 @@ class AMA(BaseDeepDetector):
         *,
         latent_dim="auto",
         hidden_layer_sizes="auto",
-        width=1.0,
-        encoder=None,
-        generator=None,
-        critic=None,
+        network=None,
         n_critic=5,
         gp_weight=10.0,
-        gp_norm="sample",
         lambda_neg=1.0,
         lambda_reg=1.0,
         lambda_inter=0.2,
-        simplex_size=3,
-        interpolation_weights="normalized",
-        detach_interpolation=False,
-        negative_sampling="annulus",
-        direction="inward",
-        delta=0.5,
-        annulus_center="sqrt_d",
+        variant="paper",
+        negatives="inward",
         neg_fraction=0.1,
         neg_start_epoch=11,
         mirrored=True,
@@ -480,26 +495,18 @@ class AMA(BaseDeepDetector):
         verbose=0,
         validation_fraction=None,
         n_iter_no_change=None,
+        **kwargs,
     ):
         self.latent_dim = latent_dim
         self.hidden_layer_sizes = hidden_layer_sizes
-        self.width = width
-        self.encoder = encoder
-        self.generator = generator
-        self.critic = critic
+        self.network = network
         self.n_critic = n_critic
         self.gp_weight = gp_weight
-        self.gp_norm = gp_norm
         self.lambda_neg = lambda_neg
         self.lambda_reg = lambda_reg
         self.lambda_inter = lambda_inter
-        self.simplex_size = simplex_size
-        self.interpolation_weights = interpolation_weights
-        self.detach_interpolation = detach_interpolation
-        self.negative_sampling = negative_sampling
-        self.direction = direction
-        self.delta = delta
-        self.annulus_center = annulus_center
+        self.variant = variant
+        self.negatives = negatives
         self.neg_fraction = neg_fraction
         self.neg_start_epoch = neg_start_epoch
         self.mirrored = mirrored
@@ -516,6 +523,22 @@ class AMA(BaseDeepDetector):
         self.verbose = verbose
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self._set_routed(kwargs)
+
+    def _check_params(self):
+        super()._check_params()
+        unknown = sorted(set(self.network or {}) - set(_NETWORKS))
+        if unknown:
+            raise ValueError(
+                f"network has the keys {unknown}; AMA's networks are "
+                f"{', '.join(map(repr, _NETWORKS))}."
+            )
+        if self._checked_routed("network", make_ama_networks, _BUILDER_OWN) and all(
+                (self.network or {}).get(key) is not None for key in _NETWORKS):
+            raise ValueError(
+                "network__ arguments configure the default networks, but `network` "
+                "gives all three; drop them."
+            )
 
     # ------------------------------------------------------------ networks
     def _pair(self, a, b):
@@ -541,17 +564,17 @@ class AMA(BaseDeepDetector):
         # tabular data get a linear output unless they fit that range too.
         activation = "tanh" if lo >= -1 and hi <= 1 else "identity"
         critic_shape = ((2 if self.mirrored else 1) * shape[0], *shape[1:])
-        needs_default = None in (self.encoder, self.generator, self.critic)
+        users = [(self.network or {}).get(key) for key in _NETWORKS]
         defaults = (None, None, None)
-        if needs_default:
+        if None in users:
             defaults = make_ama_networks(
                 shape, latent_dim, critic_channels=2 if self.mirrored else 1,
-                hidden_layer_sizes=sizes, width=self.width, pad_value=lo,
-                output_activation=activation)
+                hidden_layer_sizes=sizes,
+                **{"pad_value": lo, "output_activation": activation,
+                   **self._routed("network")})
         nets = []
         for user, default, args in zip(
-                (self.encoder, self.generator, self.critic), defaults,
-                ((shape, latent_dim), (shape, latent_dim), (critic_shape,))):
+                users, defaults, ((shape, latent_dim), (shape, latent_dim), (critic_shape,))):
             if user is None:
                 nets.append(default.to(self.device_))
             elif isinstance(user, torch.nn.Module):
@@ -567,8 +590,12 @@ class AMA(BaseDeepDetector):
         return nets
 
     def _param_groups(self, encoder, generator, critic):
-        adam = self.optimizer in ("adam", "adamw") or self.optimizer in (
-            torch.optim.Adam, torch.optim.AdamW)
+        """One parameter group per network, with the code's betas for Adam(W).
+
+        ``optimizer__betas`` replaces the per-network betas by one pair.
+        """
+        adam = (self._optimizer_class() in (torch.optim.Adam, torch.optim.AdamW)
+                and "betas" not in self._routed("optimizer"))
         groups = []
         for name, net in (("encoder", encoder), ("generator", generator), ("critic", critic)):
             group = {"params": [p for p in net.parameters() if p.requires_grad]}
@@ -610,10 +637,20 @@ class AMA(BaseDeepDetector):
         # the log density stays finite when every training R is equal.
         self.r_std_ = max(float(r.std(correction=0)), 1e-12 * (abs(self.r_mean_) + 1.0))
 
+    def _negative_sampler(self):
+        """``codes -> z_neg`` of Atypical Selection, or None for no synthetic negatives."""
+        if self.negatives is None or callable(self.negatives):
+            return self.negatives
+        method = "annulus" if self.variant == "paper" else "radial_scale"
+        return functools.partial(atypical_latents, method=method, direction=self.negatives)
+
     def _make_step(self, E, G, D, real_negatives, totals):
         """The train step of one iteration: negatives, n_critic D steps, one E+G step."""
-        lambda_neg, k = float(self.lambda_neg), self.simplex_size
-        synthetic = self.negative_sampling is not None and not real_negatives
+        lambda_neg, k = float(self.lambda_neg), SIMPLEX_SIZE
+        paper = self.variant == "paper"
+        weights_kind, gp_norm = ("normalized", "sample") if paper else ("code", "channel")
+        draw_latents = self._negative_sampler()
+        synthetic = draw_latents is not None and not real_negatives
 
         def add(key, value):
             totals[key] = totals.get(key, 0) + value.detach()
@@ -624,7 +661,7 @@ class AMA(BaseDeepDetector):
             n = len(idx)
             sources = torch.stack([idx] + [idx[torch.randperm(n, device=idx.device)]
                                            for _ in range(k - 1)])
-            w = simplex_weights(n, k, self.interpolation_weights, device=codes.device)
+            w = simplex_weights(n, k, weights_kind, device=codes.device)
             z = torch.einsum("nk,knd->nd", w, codes[sources])
             return z, sources
 
@@ -640,11 +677,12 @@ class AMA(BaseDeepDetector):
                         E.eval(), G.eval()
                         with torch.no_grad():
                             codes = E(x[pos])
-                            radius = (code_norm(codes).mean()
-                                      if self.annulus_center == "empirical" else None)
-                            z = atypical_latents(codes, self.negative_sampling,
-                                                 direction=self.direction, radius=radius,
-                                                 delta=self.delta)
+                            z = draw_latents(codes)
+                            if tuple(z.shape) != tuple(codes.shape):
+                                raise ValueError(
+                                    f"negatives returned latents of shape {tuple(z.shape)} "
+                                    f"for codes of shape {tuple(codes.shape)}; it must "
+                                    "return one latent per code.")
                             x[pos] = G(z).to(x.dtype)
                         E.train(), G.train()
                         negative = negative.clone()
@@ -665,7 +703,7 @@ class AMA(BaseDeepDetector):
                     loss_d = critic_loss(d_real, d_fake, weights)
                     if self.gp_weight > 0:
                         loss_d = loss_d + self.gp_weight * gradient_penalty(
-                            D, real, fake, self.gp_norm)
+                            D, real, fake, gp_norm)
                     if use_inter:
                         z_int, src = interpolate(codes, normal)
                         with torch.no_grad():
@@ -685,7 +723,7 @@ class AMA(BaseDeepDetector):
                 codes = E(x)
                 loss_g = autoencoder_loss(D(self._pair(x, G(codes))), weights, codes, normal,
                                           self.lambda_reg)
-                if use_inter and not self.detach_interpolation:
+                if use_inter and paper:  # the code detaches the interpolants here
                     z_int, src = interpolate(codes, normal)
                     x_int = G(z_int)
                     loss_g = loss_g - self.lambda_inter * torch.stack([
@@ -731,11 +769,4 @@ class AMA(BaseDeepDetector):
         check_is_fitted(self)
         X = self._to_tensor(self._validate_X(X, reset=False))
         return self._map_batches(self._r_batch, X).double().cpu().numpy()
-
-    def _reconstruction_error(self, X):
-        """Mean absolute pixel error of G(E(x)), for the ablation benchmarks."""
-        X = self._to_tensor(self._validate_X(X, reset=False))
-        err = self._map_batches(
-            lambda x: (self.generator_(self.encoder_(x)) - x).abs().flatten(1).mean(1), X)
-        return err.double().cpu().numpy()
 

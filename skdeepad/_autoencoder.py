@@ -1,21 +1,27 @@
 """Autoencoder anomaly detector (reconstruction error), also used as pretraining."""
 
-import copy
-
-import torch
-
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .base import BaseDeepDetector, BaseDeepEstimator
-from .networks import EncoderDecoder, make_default_autoencoder
+from .networks import EncoderDecoder, make_default_autoencoder, reconstruction_error
 
-__all__ = ["AutoEncoder", "AutoEncoderFeatures", "reconstruction_error"]
+__all__ = ["AutoEncoder", "AutoEncoderFeatures"]
 
 
-def reconstruction_error(x_hat, x):
-    """Per-sample mean squared error, the autoencoder's loss and anomaly score."""
-    return ((x_hat - x) ** 2).flatten(1).mean(dim=1)
+def autoencoder_loss(net, epoch, x, *_):
+    """Mean reconstruction error of each member's batch (Appendix E), shape ``(K,)``.
+
+    ``x`` is a ``(K, B, ...)`` stack of batches and ``net`` the members'
+    autoencoders (the training loss of :mod:`skdeepad._stacked`).
+    """
+    K, B = x.shape[:2]
+    return reconstruction_error(net(x).flatten(0, 1), x.flatten(0, 1)).view(K, B).mean(dim=1)
+
+
+#: Arguments of the default network builder that the estimators set themselves.
+_BUILDER_OWN = {"input_shape": "the data", "hidden_layer_sizes": "its `hidden_layer_sizes`",
+                "output_activation": "the range of the training data", "init": "its `init`"}
 
 
 def build_autoencoder(est, X):
@@ -23,7 +29,9 @@ def build_autoencoder(est, X):
 
     The decoder ends in a sigmoid when the training data lie in [0, 1] (the
     paper's min-max-scaled setting) and is linear otherwise, so standardised
-    data can be reconstructed too.  Returns the module and the MLP sizes
+    data can be reconstructed too.  ``network__<arg>`` parameters reach
+    :func:`~skdeepad.networks.make_default_autoencoder` (e.g.
+    ``network__negative_slope``).  Returns the module and the MLP sizes
     (``None`` for the LeNet CNNs).
     """
     in_unit_range = bool(X.min() >= 0) and bool(X.max() <= 1)
@@ -32,54 +40,39 @@ def build_autoencoder(est, X):
         est.hidden_layer_sizes,
         output_activation="sigmoid" if in_unit_range else "identity",
         init=est.init,
+        **est._checked_routed("network", make_default_autoencoder, _BUILDER_OWN),
     )
     return EncoderDecoder(encoder, decoder).to(X.device), sizes
 
 
-def train_autoencoder(est, autoencoder, X, valid, *, epochs, desc):
-    """Minimise the mean squared reconstruction error of ``X`` (Appendix E).
-
-    ``valid`` is ``None`` or a 1-tuple ``(X_valid,)``.
-    """
-
-    def loss_fn(x, *_):
-        return reconstruction_error(autoencoder(x), x).mean()
-
-    return est._train(loss_fn, [autoencoder], (X,), valid=valid, epochs=epochs, desc=desc)
-
-
-def user_network(network, input_shape, device):
-    """A fresh copy of a user-supplied module (or the module a callable builds).
-
-    The user's own object is never trained in place.
-    """
-    if isinstance(network, torch.nn.Module):
-        module = copy.deepcopy(network)
-    else:
-        module = network(tuple(input_shape))
-        if not isinstance(module, torch.nn.Module):
-            raise TypeError(
-                "network must be a torch.nn.Module or a callable returning one from "
-                f"the input shape; the callable returned {type(module).__name__}."
-            )
-    return module.to(device)
-
-
-def _fit_without_known_anomalies(est, X, y, valid):
-    """Train ``est.network_`` on the rows not labeled -1 (known anomalies)."""
-    X = X[y != -1]
-    if valid is not None:
-        valid = (valid[0][valid[1] != -1],)
+def _new_autoencoder(est, X):
+    """``est``'s autoencoder before training: the default one, or a copy of the user's."""
     if est.network is None:
-        est.network_, est.hidden_layer_sizes_ = build_autoencoder(est, X)
-    else:
-        est.network_ = user_network(est.network, est.input_shape_, est.device_)
-        est.hidden_layer_sizes_ = None
-    est.history_ = train_autoencoder(est, est.network_, X, valid, epochs=est.epochs,
-                                     desc=type(est).__name__)
+        network, est.hidden_layer_sizes_ = build_autoencoder(est, X)
+        return network
+    est.hidden_layer_sizes_ = None
+    return est._user_network()
 
 
-class AutoEncoder(BaseDeepDetector):
+class _AutoEncoderFit:
+    """The fit of :class:`AutoEncoder` and :class:`AutoEncoderFeatures`, for a stack of them."""
+
+    @classmethod
+    def _fit_stack(cls, stack):
+        rows = stack.rows(lambda X, y: (X[y != -1],))  # known anomalies are left out
+        networks = stack.build(_new_autoencoder, rows)
+        histories = stack.train(networks, autoencoder_loss, rows, epochs=stack.first.epochs,
+                                desc=stack.label(cls.__name__))
+        for est, network, history, (X,) in zip(stack.members, networks, histories,
+                                               rows.members):
+            est.network_, est.history_ = network, history
+            est._check_network(X)
+
+    def _check_network(self, X):
+        """Hook run on each fitted member with its training rows."""
+
+
+class AutoEncoder(_AutoEncoderFit, BaseDeepDetector):
     """Autoencoder anomaly detector: the reconstruction error is the anomaly score.
 
     The encoder is the network of the Deep SAD paper's Appendix D (a bias-free
@@ -124,7 +117,9 @@ class AutoEncoder(BaseDeepDetector):
     weight_decay : float, default=1e-6
         L2 penalty of the optimizer.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or Optimizer class, default="adam"
-        Optimizer.
+        Optimizer.  Its own arguments are passed with the prefix
+        ``optimizer__``, e.g. ``optimizer__momentum=0.9`` with ``"sgd"``
+        (see :ref:`routing`).
     input_shape : tuple of int, default=None
         Shape of one sample when ``X`` is given flattened (e.g. ``(1, 28, 28)``).
     contamination : "auto" or float in (0, 0.5], default="auto"
@@ -206,6 +201,7 @@ class AutoEncoder(BaseDeepDetector):
         verbose=0,
         validation_fraction=None,
         n_iter_no_change=None,
+        **kwargs,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.network = network
@@ -223,16 +219,15 @@ class AutoEncoder(BaseDeepDetector):
         self.verbose = verbose
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
-
-    def _fit(self, X, y, valid):
-        _fit_without_known_anomalies(self, X, y, valid)
+        self._set_routed(kwargs)
 
     def _score_batch(self, X):
         """Minus the reconstruction error (higher = more normal)."""
         return -reconstruction_error(self.network_(X), X)
 
 
-class AutoEncoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDeepEstimator):
+class AutoEncoderFeatures(_AutoEncoderFit, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                          BaseDeepEstimator):
     """Autoencoder bottleneck features, for the Deep SAD paper's hybrid baselines.
 
     Trains the same autoencoder as :class:`AutoEncoder` and transforms data
@@ -278,7 +273,9 @@ class AutoEncoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     weight_decay : float, default=1e-6
         L2 penalty of the optimizer.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or Optimizer class, default="adam"
-        Optimizer.
+        Optimizer.  Its own arguments are passed with the prefix
+        ``optimizer__``, e.g. ``optimizer__momentum=0.9`` with ``"sgd"``
+        (see :ref:`routing`).
     input_shape : tuple of int, default=None
         Shape of one sample when images are given flattened.
     device : "auto", "cpu", "cuda" or torch.device, default="auto"
@@ -348,6 +345,7 @@ class AutoEncoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         verbose=0,
         validation_fraction=None,
         n_iter_no_change=None,
+        **kwargs,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.network = network
@@ -364,9 +362,9 @@ class AutoEncoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.verbose = verbose
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self._set_routed(kwargs)
 
-    def _fit(self, X, y, valid):
-        _fit_without_known_anomalies(self, X, y, valid)
+    def _check_network(self, X):
         if not hasattr(self.network_, "encoder"):
             raise TypeError(
                 "AutoEncoderFeatures needs an autoencoder with an `encoder` attribute "

@@ -203,9 +203,9 @@ def _uses_labels(estimator):
 
 def _stackable(estimator):
     """Whether :func:`~skdeepad.fit_stacked` trains copies of ``estimator`` as one stack."""
-    from ._stacked import _why_not_stackable
+    from ._stacked import why_not_stackable
 
-    return _why_not_stackable(estimator) is None
+    return why_not_stackable(estimator) is None
 
 
 def _anomaly_scores(estimator, X):

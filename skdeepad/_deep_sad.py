@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._autoencoder import build_autoencoder, train_autoencoder, user_network
-from .base import BaseDeepDetector
+from ._autoencoder import autoencoder_loss, build_autoencoder
+from .base import BaseDeepDetector, caller_stacklevel
 
 __all__ = ["DeepSAD", "DeepSVDD", "deep_sad_loss", "one_class_loss", "soft_boundary_loss"]
 
@@ -26,8 +26,8 @@ SOFT_BOUNDARY_WARM_UP_EPOCHS = 10
 
 
 def squared_distance(z, c):
-    """``||z_i - c||^2`` for every row of ``z``."""
-    return ((z - c) ** 2).sum(dim=1)
+    """``||z_i - c||^2`` for every row of ``z`` (the last axis is the representation)."""
+    return ((z - c) ** 2).sum(dim=-1)
 
 
 def deep_sad_loss(dist, semi_targets, eta=1.0, eps=1e-6):
@@ -36,21 +36,25 @@ def deep_sad_loss(dist, semi_targets, eta=1.0, eps=1e-6):
     Unlabeled samples (``semi_targets == 0``) contribute their squared
     distance ``d``; labeled ones ``eta * (d + eps) ** y``: ``eta * d`` for
     known normals (+1) and ``eta / (d + eps)`` for known anomalies (-1).  The
-    mean over the whole batch is the paper's ``1 / (n + m)`` normalisation.
+    mean over the whole batch (the last axis) is the paper's ``1 / (n + m)``
+    normalisation; a ``(K, B)`` stack of batches gives one value per member.
     """
     labeled = eta * (dist + eps) ** semi_targets
-    return torch.where(semi_targets == 0, dist, labeled).mean()
+    return torch.where(semi_targets == 0, dist, labeled).mean(dim=-1)
 
 
 def one_class_loss(dist):
-    """One-Class Deep SVDD objective: the mean squared distance to ``c``."""
-    return dist.mean()
+    """One-Class Deep SVDD objective: the mean squared distance to ``c`` (last axis)."""
+    return dist.mean(dim=-1)
 
 
 def soft_boundary_loss(dist, radius, nu):
-    """Soft-boundary Deep SVDD: ``R^2 + 1/nu * mean(max(0, d - R^2))``."""
+    """Soft-boundary Deep SVDD: ``R^2 + 1/nu * mean(max(0, d - R^2))`` (mean over the last axis).
+
+    For a ``(K, B)`` stack of batches, ``radius`` and ``nu`` are ``(K, 1)``.
+    """
     r2 = radius**2
-    return r2 + torch.relu(dist - r2).mean() / nu
+    return (r2 + torch.relu(dist - r2).mean(dim=-1, keepdim=True) / nu).squeeze(-1)
 
 
 def init_center(encoder_outputs, eps=0.1):
@@ -74,8 +78,55 @@ class _BaseDeepSVDD(BaseDeepDetector):
         "pretrain_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
     }
 
-    def _initial_network(self, X, valid):
-        """phi: the pretrained encoder, or a fresh network (Appendix C)."""
+    #: Parameters every member of one stack shares (they fix the loop).
+    _stack_structure = ("pretrain", "pretrain_epochs")
+
+    @classmethod
+    def _fit_stack(cls, stack):
+        """Algorithm 1 for a stack of members (a lone fit is a stack of one).
+
+        Pretrain an autoencoder and take its encoder as phi (Appendix C), fix
+        each member's centre c on its normal rows, then minimise the
+        method's objective (:meth:`_objective`).
+        """
+        first = stack.first
+        rows = stack.rows(cls._training_rows)
+        phis = stack.build(lambda est, X, *_: est._initial_network(X), rows)
+        if first.network is None and first.pretrain:
+            autoencoders = [est._autoencoder for est in stack.members]
+            histories = stack.train(autoencoders, autoencoder_loss, rows,
+                                    epochs=first.pretrain_epochs,
+                                    desc=stack.label(f"{cls.__name__} pretraining"))
+            for est, history in zip(stack.members, histories):
+                est.pretrain_history_ = history
+        centers = []
+        for est, phi, member_rows in zip(stack.members, phis, rows.members):
+            del est._autoencoder
+            est.network_ = phi
+            c = init_center(est._map_batches(phi, est._center_rows(*member_rows)).clone())
+            est.center_ = c.double().cpu().numpy()
+            centers.append(c)
+        loss, after_step = cls._objective(stack, torch.stack(centers)[:, None])
+        weights = [est._sample_weights(r) for est, r in zip(stack.members, rows.members)]
+        histories = stack.train(phis, loss, rows, epochs=first.epochs,
+                                desc=stack.label(cls.__name__), weights=weights,
+                                after_step=after_step)
+        for est, history, (X, *_) in zip(stack.members, histories, rows.members):
+            est.history_ = history
+            dist = -est._score_tensor(X)
+            est._warn_if_collapsed(dist)
+            est._set_radius(dist)
+
+    def _initial_network(self, X):
+        """phi before training: a fresh (or pretrained, later) encoder, or the user's network.
+
+        The default autoencoder is built here and kept as ``_autoencoder``
+        for pretraining; its encoder module itself becomes phi, so the
+        pretrained weights and BatchNorm statistics carry over exactly
+        (unlike the reference code, whose state-dict copy matched no key and
+        left phi at random weights).
+        """
+        self._autoencoder = None
         if self.network is not None:
             if self.pretrain:
                 raise ValueError(
@@ -83,45 +134,25 @@ class _BaseDeepSVDD(BaseDeepDetector):
                     "default networks; with a custom `network`, set pretrain=False "
                     "(or pretrain it yourself before passing it)."
                 )
-            network = user_network(self.network, self.input_shape_, self.device_)
+            network = self._user_network()
             if any(n.endswith("bias") for n, p in network.named_parameters() if p.requires_grad):
                 warnings.warn(
                     "The network has bias parameters; a bias lets phi map every input "
                     "to c (hypersphere collapse, Ruff et al. 2018). Use bias-free layers.",
                     UserWarning,
-                    stacklevel=2,
+                    stacklevel=caller_stacklevel(),
                 )
             self.hidden_layer_sizes_ = None
             return network
-        autoencoder, self.hidden_layer_sizes_ = build_autoencoder(self, X)
-        if self.pretrain:
-            self.pretrain_history_ = train_autoencoder(
-                self, autoencoder, X, None if valid is None else valid[:1],
-                epochs=self.pretrain_epochs, desc=f"{type(self).__name__} pretraining",
-            )
-        # The encoder module itself becomes phi: its weights and BatchNorm
-        # statistics carry over exactly (unlike the reference code, whose
-        # state-dict copy matched no key and left phi at random weights).
-        return autoencoder.encoder
+        self._autoencoder, self.hidden_layer_sizes_ = build_autoencoder(self, X)
+        return self._autoencoder.encoder
 
-    def _fit_hypersphere(self, data, valid, normal):
-        """Pretrain, fix c on the ``normal`` rows, then minimise the objective.
+    def _center_rows(self, X, *_):
+        """The training rows c is the mean representation of."""
+        return X
 
-        ``data`` (and ``valid``) are the tensors the loss takes: ``(X,)`` for
-        Deep SVDD, ``(X, y)`` with float labels for Deep SAD.  Returns the
-        final squared distances of the training rows to c.
-        """
-        X = data[0]
-        self.network_ = self._initial_network(X, valid)
-        outputs = self._map_batches(self.network_, X[normal])
-        c = init_center(outputs.clone())
-        self.center_ = c.double().cpu().numpy()
-        loss_fn, step = self._objective(c)
-        self.history_ = self._train(loss_fn, [self.network_], data, valid=valid, step=step,
-                                    sample_weights=self._sample_weights(data))
-        dist = -self._score_tensor(X)
-        self._warn_if_collapsed(dist)
-        return dist
+    def _set_radius(self, dist):
+        """Hook run with the final squared distances of the training rows."""
 
     def _sample_weights(self, data):
         """Per-row draw weights for the main training, or None to shuffle."""
@@ -134,7 +165,7 @@ class _BaseDeepSVDD(BaseDeepDetector):
                 "collapse): the scores carry no information. Use bias-free networks, "
                 "AE pretraining, fewer epochs or a smaller learning rate.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=caller_stacklevel(),
             )
 
     def _distance(self, X):
@@ -202,7 +233,9 @@ class DeepSVDD(_BaseDeepSVDD):
     weight_decay : float, default=1e-6
         L2 penalty (the paper's lambda), applied by the optimizer.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or Optimizer class, default="adam"
-        Optimizer.
+        Optimizer.  Its own arguments are passed with the prefix
+        ``optimizer__``, e.g. ``optimizer__momentum=0.9`` with ``"sgd"``
+        (see :ref:`routing`).
     input_shape : tuple of int, default=None
         Shape of one sample when images are given flattened.
     contamination : "auto" or float in (0, 0.5], default="auto"
@@ -299,6 +332,7 @@ class DeepSVDD(_BaseDeepSVDD):
         verbose=0,
         validation_fraction=None,
         n_iter_no_change=None,
+        **kwargs,
     ):
         self.objective = objective
         self.nu = nu
@@ -320,42 +354,46 @@ class DeepSVDD(_BaseDeepSVDD):
         self.verbose = verbose
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self._set_routed(kwargs)
 
-    def _fit(self, X, y, valid):
-        X = X[y != -1]  # unsupervised: known anomalies are left out
-        if valid is not None:
-            valid = (valid[0][valid[1] != -1],)
-        self._radius = torch.zeros((), device=self.device_)
-        dist = self._fit_hypersphere((X,), valid, normal=slice(None))
+    _stack_structure = _BaseDeepSVDD._stack_structure + ("objective",)
+
+    @staticmethod
+    def _training_rows(X, y):
+        return (X[y != -1],)  # unsupervised: known anomalies are left out
+
+    @classmethod
+    def _objective(cls, stack, c):
+        """The loss of a stack of members with centres ``c`` (``(K, 1, rep_dim)``).
+
+        Soft-boundary: ``R`` is set after every optimizer step, once
+        ``SOFT_BOUNDARY_WARM_UP_EPOCHS`` have passed, to each member's
+        optimal value for its batch, the ``(1 - nu)``-quantile of the batch's
+        pre-step distances (Appendix E; the authors' code).
+        """
+        if stack.first.objective == "one-class":
+            return (lambda net, epoch, x: one_class_loss(squared_distance(net(x), c))), None
+        radius = torch.zeros(stack.K, 1, device=stack.device)
+        nu = stack.param(lambda est: est.nu)
+        q = torch.tensor([1 - float(est.nu) for est in stack.members], device=stack.device)
+        last = {}
+
+        def loss(net, epoch, x):
+            last["dist"] = dist = squared_distance(net(x), c)
+            return soft_boundary_loss(dist, radius, nu)
+
+        def after_step(epoch):
+            if epoch >= SOFT_BOUNDARY_WARM_UP_EPOCHS:
+                r = torch.quantile(last["dist"].detach().sqrt(), q, dim=1)  # (K_q, K)
+                radius.copy_(r.diagonal()[:, None])
+
+        return loss, after_step
+
+    def _set_radius(self, dist):
+        radius = 0.0
         if self.objective == "soft-boundary":
-            self._radius = torch.quantile(dist.sqrt(), 1 - self.nu)
-        self.radius_ = float(self._radius)
-        del self._radius
-
-    def _objective(self, c):
-        if self.objective == "one-class":
-            return (lambda x: one_class_loss(squared_distance(self.network_(x), c))), None
-        radius, nu, net = self._radius, self.nu, self.network_
-
-        def loss_fn(x):
-            return soft_boundary_loss(squared_distance(net(x), c), radius, nu)
-
-        def make_step(optimizer):
-            def step(batch, epoch):
-                (x,) = batch
-                optimizer.zero_grad(set_to_none=True)
-                dist = squared_distance(net(x), c)
-                loss = soft_boundary_loss(dist, radius, nu)
-                loss.backward()
-                optimizer.step()
-                if epoch >= SOFT_BOUNDARY_WARM_UP_EPOCHS:
-                    # Optimal R for the batch's pre-step distances (App. E).
-                    radius.copy_(torch.quantile(dist.detach().sqrt(), 1 - nu))
-                return loss.detach()
-
-            return step
-
-        return loss_fn, make_step
+            radius = float(torch.quantile(dist.sqrt(), 1 - self.nu))
+        self.radius_ = radius
 
     def _auto_offset(self, train_scores):
         if self.objective == "soft-boundary":
@@ -430,7 +468,9 @@ class DeepSAD(_BaseDeepSVDD):
     weight_decay : float, default=1e-6
         L2 penalty (the paper's lambda), applied by the optimizer.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or Optimizer class, default="adam"
-        Optimizer.
+        Optimizer.  Its own arguments are passed with the prefix
+        ``optimizer__``, e.g. ``optimizer__momentum=0.9`` with ``"sgd"``
+        (see :ref:`routing`).
     input_shape : tuple of int, default=None
         Shape of one sample when images are given flattened.
     contamination : "auto" or float in (0, 0.5], default="auto"
@@ -551,6 +591,7 @@ class DeepSAD(_BaseDeepSVDD):
         verbose=0,
         validation_fraction=None,
         n_iter_no_change=None,
+        **kwargs,
     ):
         self.eta = eta
         self.sampling = sampling
@@ -572,11 +613,14 @@ class DeepSAD(_BaseDeepSVDD):
         self.verbose = verbose
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self._set_routed(kwargs)
 
-    def _fit(self, X, y, valid):
-        if valid is not None:
-            valid = (valid[0], valid[1].float())
-        self._fit_hypersphere((X, y.float()), valid, normal=y != -1)
+    @staticmethod
+    def _training_rows(X, y):
+        return (X, y.float())
+
+    def _center_rows(self, X, s):
+        return X[s != -1]  # c: the unlabeled and known-normal data
 
     def _sample_weights(self, data):
         anomalous = data[1] == -1
@@ -586,6 +630,8 @@ class DeepSAD(_BaseDeepSVDD):
         # Half of every epoch's draws are labeled anomalies, half the rest.
         return torch.where(anomalous, 0.5 / n_anomalous, 0.5 / (len(anomalous) - n_anomalous))
 
-    def _objective(self, c):
-        net, eta = self.network_, self.eta
-        return (lambda x, s: deep_sad_loss(squared_distance(net(x), c), s, eta)), None
+    @classmethod
+    def _objective(cls, stack, c):
+        """Objective (8) for a stack of members with centres ``c`` (``(K, 1, rep_dim)``)."""
+        eta = stack.param(lambda est: est.eta)
+        return (lambda net, epoch, x, s: deep_sad_loss(squared_distance(net(x), c), s, eta)), None

@@ -19,15 +19,12 @@ of Proposition 1.  The score is the logit ``f(x)`` (higher = more normal).
 
 import numbers
 import warnings
-from functools import partial
-
+import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._autoencoder import user_network
-from ._train import gradient_step
-from .base import BaseDeepDetector, _check_positive_ints
+from .base import BaseDeepDetector, caller_stacklevel
 from .networks._batchnorm import batch_norm_momentum
 from .networks._drocc_nets import make_drocc_network
 
@@ -74,13 +71,15 @@ def drocc_loss(logits, targets, adv_logits=None, lamda=1.0):
     ``CE(f(x), y)`` averaged over the batch (``y = 1`` normal, ``0`` a known
     negative: DROCC-OE's extra term) plus ``lamda`` times the mean
     ``CE(f(x + h), 0)`` over the generated negatives.  The paper's
-    ``||theta||^2`` term is the optimizer's ``weight_decay``.
+    ``||theta||^2`` term is the optimizer's ``weight_decay``.  Means are
+    over the last axis, so a ``(K, B)`` stack of batches (with ``lamda`` of
+    shape ``(K,)``) gives one value per member.
     """
-    loss = F.binary_cross_entropy_with_logits(logits, targets)
+    loss = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").mean(dim=-1)
     if adv_logits is None:
         return loss
     return loss + lamda * F.binary_cross_entropy_with_logits(
-        adv_logits, torch.zeros_like(adv_logits))
+        adv_logits, torch.zeros_like(adv_logits), reduction="none").mean(dim=-1)
 
 
 def project_annulus(h, radius, gamma):
@@ -164,8 +163,9 @@ def project_mahalanobis(h, sigma, radius, gamma):
     weighted = sf * hf**2                                   # sigma_j h_j^2
     dist = weighted.sum(dim=1).sqrt()
     radius = torch.as_tensor(radius, dtype=dist.dtype, device=dist.device).expand_as(dist)
+    outer_all = gamma * radius                              # gamma: a number or per sample
     s_max = sf.max(dim=1).values.clamp_min(_EPS)
-    close, far = dist < radius, dist > gamma * radius
+    close, far = dist < radius, dist > outer_all
     factor = torch.ones_like(hf)
 
     if bool(close.any()):
@@ -184,7 +184,7 @@ def project_mahalanobis(h, sigma, radius, gamma):
         factor[close] = 1 / (1 - t[:, None] * s)
 
     if bool(far.any()):
-        w, s, outer = weighted[far], sf[far], gamma * radius[far]
+        w, s, outer = weighted[far], sf[far], outer_all[far]
         a = outer / dist[far]
         nu_max = a / (1 - a) * s_max[far]
 
@@ -203,7 +203,7 @@ def _normalised(grad):
     return grad / _per_sample(grad.flatten(1).norm(dim=1).clamp_min(_EPS), grad)
 
 
-def adversarial_search(network, x, project, *, step_size, n_steps, project_every):
+def adversarial_search(network, x, project, *, step_size, n_steps, project_every, start=None):
     """Algorithm 1's adversarial search, for the whole batch at once.
 
     Starting from ``h ~ N(0, I)``, ``n_steps`` normalised gradient-ascent
@@ -213,11 +213,12 @@ def adversarial_search(network, x, project, *, step_size, n_steps, project_every
     ``h <- project(h)`` every ``project_every``
     steps and after the last one.  ``step_size`` is a number or one step
     length per sample.  Only ``h`` receives gradients; the network's
-    parameters are untouched.  Returns the negatives ``x + h`` (detached).
+    parameters are untouched.  ``start`` replaces the draw of ``h``'s
+    starting point.  Returns the negatives ``x + h`` (detached).
     """
     if torch.is_tensor(step_size):
         step_size = _per_sample(step_size, x)
-    h = torch.randn_like(x)
+    h = torch.randn_like(x) if start is None else start
     with torch.enable_grad():
         for i in range(n_steps):
             h.requires_grad_(True)
@@ -307,7 +308,9 @@ class DROCC(BaseDeepDetector):
         L2 penalty of the optimizer (the paper's ``lambda ||theta||^2``; the
         reference code uses none).
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or Optimizer class, default="adam"
-        Optimizer.
+        Optimizer.  Its own arguments are passed with the prefix
+        ``optimizer__``, e.g. ``optimizer__momentum=0.9`` with ``"sgd"``
+        (see :ref:`routing`).
     input_shape : tuple of int, default=None
         Shape of one sample when images or sequences are given flattened:
         ``(C, H, W)`` for images, ``(T, d)`` for sequences.
@@ -473,6 +476,7 @@ class DROCC(BaseDeepDetector):
         verbose=0,
         validation_fraction=None,
         n_iter_no_change=None,
+        **kwargs,
     ):
         self.radius = radius
         self.gamma = gamma
@@ -496,22 +500,11 @@ class DROCC(BaseDeepDetector):
         self.verbose = verbose
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self._set_routed(kwargs)
 
     # ------------------------------------------------------------- checks
     def _check_params(self):
-        # The base checks everything but an "auto" lr_milestones.
-        if isinstance(self.lr_milestones, str):
-            if not isinstance(self.hidden_layer_sizes, str):
-                _check_positive_ints("hidden_layer_sizes", self.hidden_layer_sizes)
-            if self.input_shape is not None:
-                _check_positive_ints("input_shape", self.input_shape)
-            if self.n_iter_no_change is not None and self.validation_fraction is None:
-                raise ValueError(
-                    "n_iter_no_change requires a held-out set: set validation_fraction "
-                    "(e.g. 0.1) as well, or n_iter_no_change=None."
-                )
-        else:
-            super()._check_params()
+        super()._check_params()  # skips "auto" lr_milestones, checked by the constraint
         if self.epochs > 0 and self.only_ce_epochs >= self.epochs:
             warnings.warn(
                 f"only_ce_epochs={self.only_ce_epochs} >= epochs={self.epochs}: no "
@@ -555,77 +548,108 @@ class DROCC(BaseDeepDetector):
                 "make_pipeline(StandardScaler(), DROCC())) or give a radius on the scale of "
                 "your data.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=caller_stacklevel(),
             )
 
-    def _fit(self, X, y, valid):
-        self._warn_if_radius_out_of_scale(X[y != -1])
-        if self.network is None:
-            network, self.hidden_layer_sizes_ = make_drocc_network(
-                self.input_shape_, self.hidden_layer_sizes)
-            self.network_ = network.to(self.device_)
-        else:
-            self.network_ = user_network(self.network, self.input_shape_, self.device_)
+    #: The paper's networks take no options beyond ``hidden_layer_sizes``.
+    _routed_prefixes = ("optimizer",)
+
+    #: Parameters every member of one stack shares (they fix the loop and its draws).
+    _stack_structure = ("only_ce_epochs", "ascent_num_steps", "far_scale")
+
+    def _stack_refusal(self, y):
+        if y is not None and bool(np.any(np.asarray(y) == -1)):
+            return ("known negatives (y == -1) leave each member its own number of normal "
+                    "rows per batch")
+        return None
+
+    def _new_network(self):
+        if self.network is not None:
             self.hidden_layer_sizes_ = None
-        self.lr_milestones_ = self._resolve_milestones()
-        normal = (y != -1).float()  # +1 and 0 are normal, -1 a known negative
-        if valid is not None:
-            valid = (valid[0], (valid[1] != -1).float())
+            return self._user_network()
+        network, self.hidden_layer_sizes_ = make_drocc_network(
+            self.input_shape_, self.hidden_layer_sizes)
+        return network.to(self.device_)
 
-        def make_step(optimizer):
+    @classmethod
+    def _fit_stack(cls, stack):
+        """Algorithm 1 (Algorithm 2 for DROCC-LF) for a stack of members."""
+        rows = stack.rows(lambda X, y: (X, (y != -1).float()))  # 1 normal, 0 known negative
+        for est, (X, normal) in zip(stack.members, rows.members):
+            est._warn_if_radius_out_of_scale(X[normal == 1])
+        networks = stack.build(lambda est, *_: est._new_network())
+        for est in stack.members:
+            est.lr_milestones_ = est._resolve_milestones()
+        only_ce_epochs = stack.first.only_ce_epochs
+        lamda = stack.param(lambda est: est.lamda)[:, 0]
+
+        def loss(net, epoch, x, targets):
+            if torch.is_inference_mode_enabled():  # a validation loss: the ascent needs autograd
+                with torch.inference_mode(False):
+                    return loss(net, epoch, x.clone(), targets.clone()).detach()
+            logits = net(x).reshape(targets.shape)
+            adv_logits = None
             # Cross-entropy only for the warm-up epochs, then with adversarial negatives.
-            warm_up, adversarial = (gradient_step(partial(self._objective, adversarial=a),
-                                                  optimizer) for a in (False, True))
-            return lambda batch, epoch: (adversarial if epoch >= self.only_ce_epochs
-                                         else warm_up)(batch, epoch)
+            if epoch is None or epoch >= only_ce_epochs:
+                # Every member has the same normal rows: stacks with known negatives
+                # are refused (_stack_refusal), a lone fit has one mask.
+                positives = x[:, targets[0] == 1]
+                if positives.shape[1]:
+                    with batch_norm_momentum(net, 0.0):  # statistics paused
+                        negatives = cls._negatives(stack, net, positives)
+                        adv_logits = net(negatives).reshape(positives.shape[:2])
+            return drocc_loss(logits, targets, adv_logits, lamda)
 
-        def valid_loss(x, targets):
-            # The loop evaluates under inference mode; the ascent needs autograd.
-            with torch.inference_mode(False):
-                return self._objective(x.clone(), targets.clone(), adversarial=True).detach()
+        histories = stack.train(networks, loss, rows, epochs=stack.first.epochs,
+                                desc=stack.label(cls.__name__),
+                                milestones=lambda est: est.lr_milestones_)
+        for est, network, history in zip(stack.members, networks, histories):
+            est.network_, est.history_ = network, history
 
-        self.history_ = self._train(valid_loss, [self.network_], (X, normal), valid=valid,
-                                    step=make_step, lr_milestones=self.lr_milestones_)
+    @classmethod
+    def _negatives(cls, stack, net, x):
+        """Adversarial negatives around the normal points ``x`` (``(K, B, ...)``)."""
+        K, B = x.shape[:2]
+        radius, step = cls._radii_and_steps(stack, B)
+        gamma = stack.param(lambda est: est.gamma).expand(K, B).reshape(-1)
+        flat = x.flatten(0, 1)  # per-sample functions see K * B samples
 
-    def _logit(self, x):
-        return self.network_(x).reshape(len(x))
+        def logit(z):
+            return net(z.view_as(x)).reshape(-1)
 
-    def _objective(self, x, targets, adversarial):
-        """Algorithm 1's ``l^itr`` on one batch (Algorithm 2's for DROCC-LF)."""
-        logits = self._logit(x)
-        adv_logits = None
-        if adversarial:
-            positives = x[targets == 1]
-            if len(positives):
-                with batch_norm_momentum(self.network_, 0.0):  # statistics paused
-                    negatives = self._negatives(positives)
-                    adv_logits = self._logit(negatives)
-        return drocc_loss(logits, targets, adv_logits, self.lamda)
+        start = stack.randn(x.shape[1:]).flatten(0, 1)
+        negatives = adversarial_search(
+            logit, flat, cls._projection(logit, flat, radius, gamma),
+            step_size=step, n_steps=stack.first.ascent_num_steps,
+            project_every=cls._project_every, start=start)
+        return negatives.view_as(x)
 
-    def _radii_and_steps(self, x):
-        """Per sample: the inner radius of its annulus and its ascent step.
+    @staticmethod
+    def _projection(logit, x, radius, gamma):
+        """``h -> `` its projection onto each sample's annulus."""
+        return lambda h: project_annulus(h, radius, gamma)
+
+    @staticmethod
+    def _radii_and_steps(stack, B):
+        """Per sample (``K * B`` values): the inner radius of its annulus and its ascent step.
 
         Every second row keeps ``radius``; the others get ``radius * s``
         with ``s`` log-uniform in ``[1, far_scale]`` (rows arrive shuffled).
+        The step is ``radius / 10`` per sample for ``ascent_step_size="auto"``.
         """
-        radius = torch.full((len(x),), float(self.radius), device=x.device, dtype=x.dtype)
-        if self.far_scale > 1:
-            scale = self.far_scale ** torch.rand(len(x), device=x.device, dtype=x.dtype)
-            radius[1::2] *= scale[1::2]
-        step = radius / 10 if self.ascent_step_size == "auto" else self.ascent_step_size
-        return radius, step
-
-    def _negatives(self, x):
-        """Adversarial negatives around the normal points ``x``."""
-        radius, step = self._radii_and_steps(x)
-        gamma = self.gamma
-        return adversarial_search(
-            self._logit, x, lambda h: project_annulus(h, radius, gamma),
-            step_size=step, n_steps=self.ascent_num_steps,
-            project_every=self._project_every,
-        )
+        radius = stack.param(lambda est: est.radius).expand(stack.K, B).clone()
+        if stack.first.far_scale > 1:
+            far = stack.param(lambda est: est.far_scale)
+            radius[:, 1::2] *= (far ** stack.rand((B,)))[:, 1::2]
+        fixed = stack.param(lambda est: np.nan if est.ascent_step_size == "auto"
+                            else est.ascent_step_size)
+        step = torch.where(fixed.isnan(), radius / 10, fixed)
+        return radius.reshape(-1), step.reshape(-1)
 
     # -------------------------------------------------------------- score
+    def _logit(self, x):
+        return self.network_(x).reshape(len(x))
+
     def _score_batch(self, X):
         """The classifier's logit (higher = more normal)."""
         return self._logit(X)
@@ -710,12 +734,7 @@ device_, input_shape_, n_features_in_
 
     _project_every = LF_PROJECT_EVERY
 
-    def _negatives(self, x):
-        sigma = gradient_sigma(self._logit, x)
-        radius, step = self._radii_and_steps(x)
-        gamma = self.gamma
-        return adversarial_search(
-            self._logit, x, lambda h: project_mahalanobis(h, sigma, radius, gamma),
-            step_size=step, n_steps=self.ascent_num_steps,
-            project_every=self._project_every,
-        )
+    @staticmethod
+    def _projection(logit, x, radius, gamma):
+        sigma = gradient_sigma(logit, x)
+        return lambda h: project_mahalanobis(h, sigma, radius, gamma)

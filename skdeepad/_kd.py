@@ -16,10 +16,11 @@ Detection".  The algorithm, stage by stage:
    augmentation.  Its output is f(x).
 4. **Score.**  A(x) = ||h(x) - f(x)||^2 (Eq. 1), higher = more anomalous.
 
-Beside the detector: the secondary detectors of Sec. 3.3 / App. A.3 on the
-frozen teacher representation (Mahalanobis, full or diagonal, and the
-squared distance to the mean), the brittleness diagnostic of Eq. 2 and the
-linear-probe accuracy of the "Classification Acc." column.
+The paper's research diagnostics -- the secondary detectors of Sec. 3.3 /
+App. A.3 on the frozen teacher representation (Mahalanobis, full or
+diagonal, and the squared distance to the mean), the brittleness of Eq. 2
+and the linear-probe accuracy of the "Classification Acc." column -- are
+functions of :mod:`skdeepad.inspection` that take a fitted detector.
 """
 
 import copy
@@ -29,21 +30,14 @@ import os
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import LabelEncoder, StandardScaler
+from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import (
-    check_array,
-    check_consistent_length,
-    check_is_fitted,
-    column_or_1d,
-)
+from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 from torch import nn
 
-from ._autoencoder import reconstruction_error
+from .networks import reconstruction_error
 from ._train import batch_slices
-from .base import INFERENCE_BATCH_SIZE, BaseDeepDetector
+from .base import BaseDeepDetector
 from .networks import MLP, EncoderDecoder, KDResNet, KDResNetDecoder, MLPDecoder
 from .networks._batchnorm import recalibrate_batch_norm
 from .utils._labels import check_partial_labels
@@ -118,21 +112,6 @@ def _output_dim(module, x, name):
             f"of pooled features; it returned shape {tuple(out.shape)}."
         )
     return int(out.shape[1])
-
-
-def _gaussian(Z, rcond=1e-6):
-    """Mean, pseudo-inverse covariance and variances of the rows of ``Z`` (float64)."""
-    Z = np.asarray(Z, dtype=np.float64)
-    mean = Z.mean(axis=0)
-    cov = np.atleast_2d(np.cov(Z, rowvar=False))
-    # Pseudo-inverse dropping eigenvalues below rcond x the largest: with
-    # fewer samples than dimensions the covariance is singular.
-    eigval, eigvec = np.linalg.eigh(cov)
-    keep = eigval > rcond * max(eigval.max(), np.finfo(float).tiny)
-    precision = (eigvec[:, keep] / eigval[keep]) @ eigvec[:, keep].T
-    var = np.diag(cov).copy()
-    var = np.maximum(var, rcond * max(var.max(), np.finfo(float).tiny))
-    return {"mean": mean, "covariance": cov, "precision": precision, "var": var}
 
 
 class KDStudentTeacher(BaseDeepDetector):
@@ -219,7 +198,12 @@ class KDStudentTeacher(BaseDeepDetector):
     weight_decay : float, default=0.0
         L2 penalty of the optimizer (none in the paper).
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or Optimizer class, default="adam"
-        Optimizer of both stages (the paper's Adam).
+        Optimizer of both stages (the paper's Adam).  Its own arguments are
+        passed with the prefix ``optimizer__``, e.g.
+        ``optimizer__momentum=0.9`` with ``"sgd"`` (see :ref:`routing`).
+        KDStudentTeacher routes no ``network__`` arguments: its default
+        networks are set by ``resnet_widths`` and ``hidden_layer_sizes``,
+        and ``network__<arg>`` is refused with an error.
     input_shape : tuple of int, default=None
         Shape of one sample when images are given flattened, e.g. ``(1, 28, 28)``.
     contamination : "auto" or float in (0, 0.5], default="auto"
@@ -255,9 +239,6 @@ class KDStudentTeacher(BaseDeepDetector):
         The same for teacher pretraining (empty without pretraining).
     aux_classes_ : ndarray or None
         Classes of ``y_aux`` for ``teacher_pretrain="classification"``.
-    teacher_mean_, teacher_covariance_ : ndarray
-        Mean and covariance of h(x) over the normal training data, used by
-        :meth:`mahalanobis_score`.
     hidden_layer_sizes_ : tuple of int or None
         MLP widths of the default tabular backbone (None otherwise).
     offset_ : float
@@ -311,11 +292,16 @@ class KDStudentTeacher(BaseDeepDetector):
       samples identically.
 
     Labels: rows labeled ``-1`` (known anomalies) are never seen by the
-    student or by the self-supervised teacher tasks, and are left out of the
-    Mahalanobis statistics; ``+1`` and ``0`` rows are used alike.  Only
-    ``teacher_pretrain="supervised"`` uses known anomalies: the paper's
-    baseline needs labeled anomalies to train its teacher and is an upper
-    bound, not a one-class method.
+    student or by the self-supervised teacher tasks; ``+1`` and ``0`` rows are
+    used alike.  Only ``teacher_pretrain="supervised"`` uses known anomalies:
+    the paper's baseline needs labeled anomalies to train its teacher and is
+    an upper bound, not a one-class method.
+
+    The paper's research diagnostics take the fitted detector:
+    :func:`~skdeepad.inspection.mahalanobis_score` (its secondary detectors
+    on the teacher's representation), :func:`~skdeepad.inspection.brittleness`
+    (Eq. 2), :func:`~skdeepad.inspection.linear_probe_score` and
+    :func:`~skdeepad.inspection.teacher_features`.
 
     References
     ----------
@@ -333,6 +319,10 @@ class KDStudentTeacher(BaseDeepDetector):
     >>> det.predict([[0.0, 0.0, 0.0, 0.0], [6.0, -6.0, 6.0, -6.0]])
     array([ 1, -1])
     """
+
+    # The default teacher's only builder arguments are resnet_widths and
+    # hidden_layer_sizes, already parameters: no network__ routing.
+    _routed_prefixes = ("optimizer",)
 
     _parameter_constraints = {
         **BaseDeepDetector._parameter_constraints,
@@ -375,6 +365,7 @@ class KDStudentTeacher(BaseDeepDetector):
         verbose=0,
         validation_fraction=None,
         n_iter_no_change=None,
+        **kwargs,
     ):
         self.teacher = teacher
         self.teacher_weights = teacher_weights
@@ -400,6 +391,7 @@ class KDStudentTeacher(BaseDeepDetector):
         self.verbose = verbose
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self._set_routed(kwargs)
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None, X_aux=None, y_aux=None):
@@ -507,13 +499,6 @@ class KDStudentTeacher(BaseDeepDetector):
 
         self.history_ = self._train(loss_fn, [student], (normal, targets), valid=valid_kd,
                                     desc="KDStudentTeacher student")
-
-        # Secondary detectors: Gaussian statistics of the teacher representation.
-        pooled = self._map_batches(self.teacher_[0], normal)
-        self._gaussians = {"head": _gaussian(targets.double().cpu().numpy()),
-                           "pooled": _gaussian(pooled.double().cpu().numpy())}
-        self.teacher_mean_ = self._gaussians["head"]["mean"]
-        self.teacher_covariance_ = self._gaussians["head"]["covariance"]
 
     # ------------------------------------------------------------- networks
     def _initial_backbone(self, normal):
@@ -716,144 +701,3 @@ class KDStudentTeacher(BaseDeepDetector):
     def _score_batch(self, X):
         """Minus Eq. 1, ``-||h(x) - f(x)||^2`` (higher = more normal)."""
         return -distillation_error(self.student_(X), self.teacher_(X))
-
-    def _features(self, X, rep):
-        if rep not in ("head", "pooled"):
-            raise ValueError(f"rep must be 'head' or 'pooled'; got {rep!r}.")
-        check_is_fitted(self)
-        X = self._to_tensor(self._validate_X(X, reset=False))
-        module = self.teacher_ if rep == "head" else self.teacher_[0]
-        return self._map_batches(module, X).double().cpu().numpy()
-
-    def teacher_features(self, X, rep="head"):
-        """The frozen teacher's representation of ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples,) + input_shape
-            Samples.
-        rep : {"head", "pooled"}, default="head"
-            ``"head"``: h(x), the distillation target; ``"pooled"``: the
-            backbone's pooled features under the head.
-
-        Returns
-        -------
-        Z : ndarray of shape (n_samples, head_dim) or (n_samples, d)
-        """
-        return self._features(X, rep)
-
-    def mahalanobis_score(self, X, kind="full", rep="head"):
-        """The paper's secondary detectors on the frozen teacher representation.
-
-        Mean and covariance of the representation are those of the normal
-        training data (Sec. 3.3, App. A.3).  Like :meth:`score_samples`,
-        higher means more normal: the paper's anomaly score is the negative.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples,) + input_shape
-            Samples.
-        kind : {"full", "diagonal", "mean"}, default="full"
-            ``"full"``: Mahalanobis distance ``(z - mu)^T Sigma^+ (z - mu)``
-            (pseudo-inverse, eigenvalues below 1e-6 of the largest dropped);
-            ``"diagonal"``: with ``diag(Sigma)``; ``"mean"``: the paper's
-            "MSE", ``||z - mu||^2 / dim``.
-        rep : {"head", "pooled"}, default="head"
-            Which representation: the head output h(x) that the student
-            regresses (the paper's), or the pooled backbone features.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,)
-            Minus the squared distance.
-        """
-        if kind not in ("full", "diagonal", "mean"):
-            raise ValueError(f"kind must be 'full', 'diagonal' or 'mean'; got {kind!r}.")
-        Z = self._features(X, rep)
-        g = self._gaussians[rep]
-        D = Z - g["mean"]
-        if kind == "full":
-            dist = np.einsum("ij,jk,ik->i", D, g["precision"], D)
-        elif kind == "diagonal":
-            dist = (D**2 / g["var"]).sum(axis=1)
-        else:
-            dist = (D**2).mean(axis=1)
-        return -dist
-
-    def brittleness(self, X, through_teacher=False):
-        """Eq. 2: mean input-gradient norm of the distillation loss over its spread.
-
-        ``E_x ||d L(x) / d x||_2 / tr(Sigma)``, with ``L(x)`` the student-teacher
-        MSE of sample ``x`` and ``Sigma`` the covariance of the error vectors
-        ``f(x) - h(x)`` over ``X`` (the normal training data in the paper).
-        Larger values mean more "brittle" features, which the paper finds
-        go with better anomaly detection.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples,) + input_shape
-            Samples, at least 2 (the normal training data in the paper).
-        through_teacher : bool, default=False
-            False: the teacher output is a fixed target, as in the student's
-            training loss ("gradient norms ... with respect to the student
-            network", Sec. 3.5).  True: differentiate through h(x) as well,
-            i.e. the gradient of the anomaly score itself.
-
-        Returns
-        -------
-        brittleness : float
-        """
-        check_is_fitted(self)
-        X = self._to_tensor(self._validate_X(X, reset=False))
-        if len(X) < 2:
-            raise ValueError("brittleness needs at least 2 samples for a covariance.")
-        for module in self._fitted_modules():
-            module.eval()
-        norms, errors = [], []
-        # Samples are independent in evaluation mode, so the gradient of the
-        # batch's summed loss holds every per-sample gradient at once.
-        for a, b in batch_slices(len(X), INFERENCE_BATCH_SIZE // 8):
-            x = X[a:b].clone().requires_grad_(True)
-            with torch.enable_grad():
-                h = self.teacher_(x)
-                if not through_teacher:
-                    h = h.detach()
-                err = self.student_(x) - h
-                loss = (err**2).mean(dim=1)
-                (grad,) = torch.autograd.grad(loss.sum(), x)
-            norms.append(grad.flatten(1).norm(dim=1).detach())
-            errors.append(err.detach())
-        errors = torch.cat(errors).double().cpu().numpy()
-        spread = float(np.trace(np.atleast_2d(np.cov(errors, rowvar=False))))
-        return float(torch.cat(norms).double().mean()) / spread
-
-    def linear_probe_score(self, X_train, y_train, X_test, y_test, rep="pooled", C=1.0):
-        """Accuracy of a linear classifier on the frozen teacher representation.
-
-        The "Classification Acc." column of the paper: the pretrained network
-        is frozen and only a linear head is trained.  Here the head is a
-        multinomial logistic regression on standardised features, fitted to
-        its optimum (the paper fine-tunes a linear layer by gradient
-        descent; the model class is the same).  A separability diagnostic,
-        not part of the detector.
-
-        Parameters
-        ----------
-        X_train, X_test : array-like
-            Samples in any form ``fit`` accepts.
-        y_train, y_test : array-like of shape (n_samples,)
-            Any class labels (10 digits, or normal vs anomaly).
-        rep : {"pooled", "head"}, default="pooled"
-            Representation probed: the pooled backbone features (the
-            paper's "final pooling layer") or the head output h(x).
-        C : float, default=1.0
-            Inverse L2 regularisation of the logistic regression.
-
-        Returns
-        -------
-        accuracy : float
-            Fraction of ``X_test`` classified correctly.
-        """
-        probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
-        probe.fit(self._features(X_train, rep), column_or_1d(y_train))
-        return float(probe.score(self._features(X_test, rep), column_or_1d(y_test)))

@@ -1,8 +1,9 @@
 """The Deep SAD paper's supervised deep binary classifier baseline (Appendix E)."""
 
+import torch.nn.functional as F
 from torch import nn
 
-from ._autoencoder import user_network
+from ._autoencoder import _BUILDER_OWN
 from .base import BaseDeepDetector
 from .networks import make_default_autoencoder
 
@@ -42,7 +43,9 @@ class DeepBinaryClassifier(BaseDeepDetector):
     weight_decay : float, default=1e-6
         L2 penalty of the optimizer.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or Optimizer class, default="adam"
-        Optimizer.
+        Optimizer.  Its own arguments are passed with the prefix
+        ``optimizer__``, e.g. ``optimizer__momentum=0.9`` with ``"sgd"``
+        (see :ref:`routing`).
     input_shape : tuple of int, default=None
         Shape of one sample when images are given flattened.
     contamination : "auto" or float in (0, 0.5], default="auto"
@@ -116,6 +119,7 @@ class DeepBinaryClassifier(BaseDeepDetector):
         verbose=0,
         validation_fraction=None,
         n_iter_no_change=None,
+        **kwargs,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.network = network
@@ -132,32 +136,40 @@ class DeepBinaryClassifier(BaseDeepDetector):
         self.verbose = verbose
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self._set_routed(kwargs)
 
-    def _fit(self, X, y, valid):
-        if not bool((y == -1).any()):
+    def _new_network(self):
+        if self.network is not None:
+            self.hidden_layer_sizes_ = None
+            return self._user_network()
+        # Glorot-uniform, as Appendix E states: no reference code exists
+        # for this baseline to say otherwise.
+        body, _, self.hidden_layer_sizes_ = make_default_autoencoder(
+            self.input_shape_, self.hidden_layer_sizes, init="glorot",
+            **self._checked_routed("network", make_default_autoencoder, _BUILDER_OWN))
+        head = nn.Linear(body.rep_dim, 1)
+        nn.init.xavier_uniform_(head.weight)
+        return nn.Sequential(body, head).to(self.device_)
+
+    @classmethod
+    def _fit_stack(cls, stack):
+        """Binary cross-entropy of known anomalies (1) against all other rows (0)."""
+        rows = stack.rows(lambda X, y: (X, (y == -1).float()))
+        if not all(bool(target.any()) for _, target in rows.members):
             raise ValueError(
                 "DeepBinaryClassifier needs labeled anomalies (y == -1) to learn a "
                 "positive class; without them use DeepSVDD or DeepSAD."
             )
-        if self.network is None:
-            # Glorot-uniform, as Appendix E states: no reference code exists
-            # for this baseline to say otherwise.
-            body, _, self.hidden_layer_sizes_ = make_default_autoencoder(
-                self.input_shape_, self.hidden_layer_sizes, init="glorot")
-            head = nn.Linear(body.rep_dim, 1)
-            nn.init.xavier_uniform_(head.weight)
-            self.network_ = nn.Sequential(body, head).to(self.device_)
-        else:
-            self.network_ = user_network(self.network, self.input_shape_, self.device_)
-            self.hidden_layer_sizes_ = None
-        loss = nn.BCEWithLogitsLoss()
+        networks = stack.build(lambda est, *_: est._new_network())
 
-        def loss_fn(x, target):
-            return loss(self._logit(x), target)
+        def loss(net, epoch, x, target):
+            return F.binary_cross_entropy_with_logits(
+                net(x).reshape(target.shape), target, reduction="none").mean(dim=-1)
 
-        anomalous = (y == -1).float()  # unlabeled and known normals: 0
-        valid = valid and (valid[0], (valid[1] == -1).float())
-        self.history_ = self._train(loss_fn, [self.network_], (X, anomalous), valid=valid)
+        histories = stack.train(networks, loss, rows, epochs=stack.first.epochs,
+                                desc=stack.label(cls.__name__))
+        for est, network, history in zip(stack.members, networks, histories):
+            est.network_, est.history_ = network, history
 
     def _logit(self, X):
         return self.network_(X).reshape(len(X))

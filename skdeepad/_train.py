@@ -48,7 +48,8 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["batch_slices", "gradient_step", "make_optimizer", "train_loop"]
+__all__ = ["Callback", "EarlyStopping", "ProgressBar", "batch_slices", "gradient_step",
+           "make_optimizer", "train_loop"]
 
 # Fused Adam runs on the CPU from torch 2.4 on (and on CUDA before that).
 _FUSED_ADAM_ON_CPU = tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 4)
@@ -123,6 +124,91 @@ def gradient_step(loss_fn, optimizer):
     return step
 
 
+class Callback:
+    """A hook into :func:`train_loop` (the protocol of skorch's callbacks, smaller).
+
+    Each method receives the running :class:`Loop` (its ``modules``,
+    ``epochs``, ``desc``, ``history`` so far, and ``stop``: set it to True to
+    end training after this epoch).  Override what you need.
+    """
+
+    def on_train_begin(self, loop):
+        """Before the first epoch."""
+
+    def on_batch_end(self, loop, loss):
+        """After each optimizer step; ``loss`` is the batch's loss (a device tensor)."""
+
+    def on_epoch_end(self, loop, record):
+        """After each epoch; ``record`` is the epoch's entry of ``history_``."""
+
+    def on_train_end(self, loop):
+        """After the last epoch (also after an early stop)."""
+
+
+class Loop:
+    """The state of one :func:`train_loop` that callbacks see."""
+
+    def __init__(self, modules, epochs, desc):
+        self.modules, self.epochs, self.desc = modules, epochs, desc
+        self.history, self.stop = [], False
+
+
+class ProgressBar(Callback):
+    """A tqdm bar with the losses (``verbose=1``), plus one line per epoch (``verbose=2``)."""
+
+    def __init__(self, verbose):
+        self.verbose = verbose
+
+    def on_train_begin(self, loop):
+        self.bar = tqdm(total=loop.epochs, desc=loop.desc, leave=False)
+
+    def on_epoch_end(self, loop, record):
+        shown = {k: f"{sum(v) / len(v) if isinstance(v, list) else v:.4g}"
+                 for k, v in record.items() if k.endswith("loss")}
+        self.bar.set_postfix(shown, refresh=False)
+        self.bar.update()
+        if self.verbose >= 2:  # one line per epoch, kept above the bar
+            self.bar.write(f"{loop.desc} epoch {record['epoch']}/{loop.epochs}: "
+                           + ", ".join(f"{k} {v}" for k, v in shown.items())
+                           + (f", lr {record['lr']:.3g}" if "lr" in record else "")
+                           + f", {record['dur']:.2f} s")
+
+    def on_train_end(self, loop):
+        self.bar.close()
+
+
+class EarlyStopping(Callback):
+    """Stop when ``valid_loss`` has not improved for ``patience`` epochs, and
+    restore the modules' weights of the best epoch (``n_iter_no_change``)."""
+
+    def __init__(self, patience):
+        self.patience = patience
+
+    def on_train_begin(self, loop):
+        self.best_loss, self.best_state, self.stale = math.inf, None, 0
+
+    def on_epoch_end(self, loop, record):
+        if record["valid_loss"] < self.best_loss:
+            self.best_loss, self.stale = record["valid_loss"], 0
+            self.best_state = [copy.deepcopy(m.state_dict()) for m in loop.modules]
+        else:
+            self.stale += 1
+            loop.stop = self.stale >= self.patience
+
+    def on_train_end(self, loop):
+        if self.best_state is not None:
+            for module, state in zip(loop.modules, self.best_state):
+                module.load_state_dict(state)
+
+
+class _EpochEnd(Callback):
+    def __init__(self, fn):
+        self.fn = fn
+
+    def on_epoch_end(self, loop, record):
+        self.fn(record["epoch"] - 1, record)
+
+
 def _gather_stacked(data, index):
     """Rows ``index`` (shape ``(K, b)``) of every tensor, as ``(K, b, ...)`` tensors."""
     flat = index.reshape(-1)
@@ -157,6 +243,7 @@ def train_loop(
     on_epoch_end=None,
     sample_weights=None,
     draw=None,
+    callbacks=(),
 ):
     """Run ``epochs`` passes of ``step`` over shuffled mini-batches of ``data``.
 
@@ -181,14 +268,18 @@ def train_loop(
         ``valid_loss(*batch) -> Tensor`` evaluated without gradients.
     n_iter_no_change : int or None
         Stop when the validation loss has not improved for that many epochs,
-        then restore the weights of the best epoch.
+        then restore the weights of the best epoch (:class:`EarlyStopping`).
     verbose : int
         0: silent; 1: a tqdm progress bar with the loss; 2: also one line
-        per epoch (losses, learning rate, duration) written above the bar.
+        per epoch (losses, learning rate, duration) written above the bar
+        (:class:`ProgressBar`).
     desc : str
         Label of the progress bar and of error messages.
     on_epoch_end : callable or None
         ``on_epoch_end(epoch, record)`` called after each epoch.
+    callbacks : sequence of Callback
+        Further hooks (:class:`Callback`), run after the built-in ones
+        (``on_epoch_end``, progress bar, early stopping).
     sample_weights : Tensor or None
         If given, each epoch draws ``n`` rows *with replacement* with these
         probabilities (unnormalised) instead of a permutation of the rows.
@@ -227,14 +318,20 @@ def train_loop(
     # (~15 % of an epoch for small MLPs); above this size it would double the
     # memory held, so large data (images) are gathered batch by batch.
     gather_once = sum(t.element_size() * t.numel() for t in data) <= _GATHER_ONCE_BYTES
-    history = []
-    best_loss, best_state, stale = math.inf, None, 0
+    loop = Loop(modules, epochs, desc)
+    history = loop.history
+    callbacks = ([_EpochEnd(on_epoch_end)] if on_epoch_end is not None else []) + (
+        [ProgressBar(verbose)] if verbose else []) + (
+        [EarlyStopping(n_iter_no_change)] if n_iter_no_change is not None else []) + list(callbacks)
+    batch_hooks = [cb for cb in callbacks
+                   if type(cb).on_batch_end is not Callback.on_batch_end]
     limit = None  # the divergence bound, from the first batch's loss
     params = [p for m in modules for p in m.parameters()  # the trained ones
               if p.requires_grad and p.is_floating_point()]
     weight_limit = DIVERGENCE_FACTOR * max(_total_norm(params).item(), 1.0) if params else 0.0
-    bar = tqdm(range(epochs), desc=desc, disable=not verbose, leave=False)
-    for epoch in bar:
+    for cb in callbacks:
+        cb.on_train_begin(loop)
+    for epoch in range(epochs):
         tic = time.perf_counter()
         for module in modules:
             module.train()
@@ -255,7 +352,11 @@ def train_loop(
             batches = (tuple(t[a:b] for t in shuffled) for a, b in slices)
         else:
             batches = (tuple(t[perm[a:b]] for t in data) for a, b in slices)
-        losses = [step(batch, epoch) for batch in batches]
+        losses = []
+        for batch in batches:
+            losses.append(step(batch, epoch))
+            for cb in batch_hooks:
+                cb.on_batch_end(loop, losses[-1])
         if limit is None:  # from the loss of the untrained model, before any step
             limit = _divergence_limit(losses[0])
         stacked = perm.dim() == 2  # one loss per stacked model
@@ -277,29 +378,12 @@ def train_loop(
             record["valid_loss"] = _evaluate(valid_loss, valid_data, modules, batch_size)
         record["dur"] = time.perf_counter() - tic
         history.append(record)
-        if verbose:
-            losses_shown = {k: f"{sum(v) / len(v) if isinstance(v, list) else v:.4g}"
-                            for k, v in record.items() if k.endswith("loss")}
-            bar.set_postfix(losses_shown)
-            if verbose >= 2:  # one line per epoch, kept above the bar
-                bar.write(f"{desc} epoch {epoch + 1}/{epochs}: " + ", ".join(
-                    f"{k} {v}" for k, v in losses_shown.items())
-                    + (f", lr {record['lr']:.3g}" if "lr" in record else "")
-                    + f", {record['dur']:.2f} s")
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, record)
-        if n_iter_no_change is not None:
-            if record["valid_loss"] < best_loss:
-                best_loss, stale = record["valid_loss"], 0
-                best_state = [copy.deepcopy(m.state_dict()) for m in modules]
-            else:
-                stale += 1
-                if stale >= n_iter_no_change:
-                    break
-    bar.close()
-    if best_state is not None:
-        for module, state in zip(modules, best_state):
-            module.load_state_dict(state)
+        for cb in callbacks:
+            cb.on_epoch_end(loop, record)
+        if loop.stop:
+            break
+    for cb in callbacks:
+        cb.on_train_end(loop)
     _check_finite_parameters(modules, desc, len(history))
     return history
 

@@ -6,12 +6,19 @@ seeding, the validation split, building the optimizer and schedule around the
 one training loop (:mod:`skdeepad._train`), batched scoring, the
 ``contamination -> offset_ -> decision_function/predict`` contract of
 :class:`sklearn.ensemble.IsolationForest`, and persistence.  A method
-subclass implements :meth:`BaseDeepDetector._fit` and
-:meth:`BaseDeepDetector._score_batch` and nothing else.
+subclass implements its training and :meth:`BaseDeepDetector._score_batch`
+and nothing else.  Its training is either the class method
+``_fit_stack(stack)``, written once for a stack of ``K >= 1`` members and
+run by the one trainer of :mod:`skdeepad._stacked` (a lone ``fit`` is a
+stack of one; :func:`skdeepad.fit_stacked` passes several), or, for the
+methods that are not stacked (AMA, ADRA, KD), :meth:`BaseDeepEstimator._fit`
+with :meth:`BaseDeepEstimator._train` around the same loop.
 """
 
 import contextlib
 import copy
+import difflib
+import inspect
 import io
 import math
 import numbers
@@ -22,9 +29,10 @@ from abc import abstractmethod
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn import __file__ as sklearn_file
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._train import _OPTIMIZERS, batch_slices, gradient_step, make_optimizer, train_loop
@@ -34,6 +42,11 @@ __all__ = ["BaseDeepDetector", "BaseDeepEstimator", "ThresholdMixin", "resolve_d
 
 #: Rows scored per forward pass at prediction time.
 INFERENCE_BATCH_SIZE = 8192
+
+#: Arguments of the optimizer that the estimator sets itself (so that
+#: ``optimizer__<arg>`` cannot set them), and from what.
+_OPTIMIZER_OWN = {"params": "the networks' weights", "lr": "its parameter `lr`",
+                  "weight_decay": "its parameter `weight_decay`"}
 
 
 def _worker_rank():
@@ -173,6 +186,41 @@ class _PackedTensor:
         return torch.load(io.BytesIO(self.blob), map_location=device, weights_only=True)
 
 
+def caller_stacklevel():
+    """The ``stacklevel`` that points a warning at the user's line.
+
+    Counts the frames up to the first one outside this package and
+    scikit-learn's wrappers (``_fit_context``), so that warnings raised deep
+    in a fit -- lone, stacked or inside a pipeline -- name the call that
+    caused them.
+    """
+    import os
+    import sys
+
+    inside = (os.path.dirname(__file__), os.path.dirname(sklearn_file), contextlib.__file__)
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(inside):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def user_network(network, input_shape, device):
+    """A fresh copy of a user-supplied module (or the module a callable builds).
+
+    The user's own object is never trained in place.
+    """
+    if isinstance(network, torch.nn.Module):
+        module = copy.deepcopy(network)
+    else:
+        module = network(tuple(input_shape))
+        if not isinstance(module, torch.nn.Module):
+            raise TypeError(
+                "network must be a torch.nn.Module or a callable returning one from "
+                f"the input shape; the callable returned {type(module).__name__}."
+            )
+    return module.to(device)
+
+
 def _check_positive_ints(name, value, allow_empty=False):
     """Validate a sequence of positive integers given as a parameter."""
     values = tuple(value)
@@ -304,6 +352,194 @@ class BaseDeepEstimator(BaseEstimator):
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left"), None],
     }
 
+    # -------------------------------------------------------------- routing
+    #: Prefixes of routed arguments, as in skorch: ``optimizer__<arg>`` goes
+    #: to the optimizer's constructor, ``network__<arg>`` to the method's
+    #: default network builder.  A method whose default networks take no
+    #: such argument leaves ``"network"`` out, and then refuses it.
+    _routed_prefixes = ("optimizer", "network")
+
+    #: A method's own defaults of optimizer arguments, per optimizer class,
+    #: e.g. ``{torch.optim.SGD: {"momentum": 0.9}}``.  They apply only when
+    #: that optimizer is used, and ``optimizer__<arg>`` overrides them.
+    _optimizer_defaults: dict = {}
+
+    def _set_routed(self, kwargs):
+        """Keep the keyword arguments given to ``__init__`` as ``**kwargs``.
+
+        They are stored as given, under their full names
+        (``optimizer__momentum``), in the private dict ``_routed_params``,
+        which ``get_params``, ``set_params`` and
+        :func:`sklearn.base.clone` treat as parameters.  As scikit-learn
+        asks, ``__init__`` validates nothing: a name that is not routed
+        (``optimiser__momentum``) is refused by ``fit``, with a guess of
+        what was meant (and at once by ``set_params``).
+        """
+        self._routed_params = dict(kwargs)
+
+    def _is_routed(self, key):
+        prefix, sep, arg = key.partition("__")
+        return bool(sep and arg) and prefix in self._routed_prefixes
+
+    def _routing_hint(self, key):
+        """Which prefixes this estimator routes, and what ``key`` probably meant."""
+        targets = {"optimizer": "the optimizer", "network": "the default network builder"}
+        routes = " and ".join(f"'{p}__<arg>' to {targets[p]}" for p in self._routed_prefixes)
+        hint = f"{type(self).__name__} routes {routes} (e.g. optimizer__momentum=0.9)."
+        head = key.partition("__")[0]
+        if "__" in key and head in targets and head not in self._routed_prefixes:
+            hint += (f" It takes no '{head}__' arguments: its default networks are "
+                     "configured by its own parameters.")
+        guess = self._guess_parameter(key)
+        return hint + (f" Did you mean {guess!r}?" if guess else "")
+
+    def _guess_parameter(self, key):
+        """The routed name or parameter closest to a misspelled ``key`` (or None)."""
+        head, sep, rest = key.partition("__")
+        if sep and rest:  # a misspelled prefix: optimiser__momentum
+            close = difflib.get_close_matches(head, self._routed_prefixes, n=1, cutoff=0.6)
+            if close:
+                return f"{close[0]}__{rest}"
+        for prefix in self._routed_prefixes:  # one underscore: optimizer_momentum
+            rest = key[len(prefix) + 1:].lstrip("_")
+            similar = difflib.SequenceMatcher(None, key[:len(prefix)], prefix).ratio() >= 0.8
+            if key[len(prefix):len(prefix) + 1] == "_" and rest and similar:
+                return f"{prefix}__{rest}"
+        close = difflib.get_close_matches(key, self._get_param_names(), n=1)
+        return close[0] if close else None
+
+    def _routed(self, prefix):
+        """The routed arguments of ``prefix``, without it.
+
+        ``self._routed("optimizer")`` is ``{"momentum": 0.9}`` for
+        ``optimizer__momentum=0.9``.  For ``"optimizer"``, the method's
+        ``_optimizer_defaults`` for the chosen optimizer come first and the
+        user's values override them.
+        """
+        start = prefix + "__"
+        values = {}
+        if prefix == "optimizer":
+            values.update(self._optimizer_defaults.get(self._optimizer_class(), {}))
+        values.update((key[len(start):], value) for key, value in self._kwargs().items()
+                      if key.startswith(start) and self._is_routed(key))
+        return values
+
+    def _kwargs(self):
+        # An estimator whose __init__ predates routing has no _routed_params.
+        return vars(self).get("_routed_params", {})
+
+    def _check_routed_names(self):
+        """Refuse a keyword argument of ``__init__`` that is not routed (at fit)."""
+        for key in self._kwargs():
+            if not self._is_routed(key):
+                raise InvalidParameterError(
+                    f"{type(self).__name__}() got an unexpected keyword argument "
+                    f"{key!r}. {self._routing_hint(key)}"
+                )
+
+    def _optimizer_class(self):
+        return _OPTIMIZERS[self.optimizer] if isinstance(self.optimizer, str) else self.optimizer
+
+    def _checked_routed(self, prefix, target, own=None):
+        """``self._routed(prefix)``, once ``target`` is known to accept each argument.
+
+        Parameters
+        ----------
+        prefix : {"optimizer", "network"}
+        target : callable
+            What the arguments are passed to: the optimizer class, the
+            method's network builder.
+        own : dict, default=None
+            Arguments of ``target`` that the estimator sets itself, mapped to
+            what sets them (e.g. ``{"lr": "its parameter `lr`"}``); routing
+            one of them is an error.
+
+        Raises
+        ------
+        InvalidParameterError
+            (a ``ValueError`` and a ``TypeError``) naming the argument and
+            ``target``, with the arguments ``target`` accepts.
+        """
+        routed, own = self._routed(prefix), own or {}
+        name = getattr(target, "__qualname__", repr(target))
+        params = inspect.signature(target).parameters.values()
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in params)
+        accepted = [p.name for p in params if p.name not in own
+                    and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        for arg in routed:
+            if arg in own:
+                raise InvalidParameterError(
+                    f"{prefix}__{arg}: {type(self).__name__} sets the argument {arg!r} "
+                    f"of {name} itself, from {own[arg]}; set that instead."
+                )
+            if not takes_any and arg not in accepted:
+                close = difflib.get_close_matches(arg, accepted, n=1)
+                raise InvalidParameterError(
+                    f"{prefix}__{arg}: {name} takes no argument {arg!r}; the arguments "
+                    f"that can be routed to it are {', '.join(accepted) or 'none'}."
+                    + (f" Did you mean '{prefix}__{close[0]}'?" if close else "")
+                )
+        return routed
+
+    def get_params(self, deep=True):
+        """Get the parameters of this estimator, routed arguments included.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            If True, also return the parameters of contained estimators.
+
+        Returns
+        -------
+        params : dict
+            Parameter names mapped to their values; routed arguments appear
+            under their full name, e.g. ``optimizer__momentum``.
+        """
+        params = super().get_params(deep=deep)
+        params.update(self._kwargs())
+        return params
+
+    def set_params(self, **params):
+        """Set the parameters of this estimator, routed arguments included.
+
+        ``optimizer__<arg>`` and ``network__<arg>`` are routed arguments
+        (not scikit-learn's nested-estimator parameters), so
+        ``GridSearchCV(det, {"optimizer__momentum": [0.5, 0.9]})`` works.
+        A name that ``__init__`` was given is accepted again (``fit``
+        refuses it if it is not routed).
+
+        Parameters
+        ----------
+        **params : dict
+            Parameters and routed arguments.
+
+        Returns
+        -------
+        self : estimator instance
+
+        Raises
+        ------
+        InvalidParameterError
+            (a ``ValueError``) for a name that is neither a parameter nor a
+            routed argument, with the valid prefixes and a guess.
+        """
+        kwargs = {key: value for key, value in params.items()
+                  if self._is_routed(key) or key in self._kwargs()}
+        own = {key: value for key, value in params.items() if key not in kwargs}
+        valid = self._get_param_names()
+        for key in own:
+            head, nested, _ = key.partition("__")
+            # A nested name must reach an estimator (e.g. a backbone with set_params).
+            if head not in valid or (nested and not hasattr(getattr(self, head), "set_params")):
+                raise InvalidParameterError(
+                    f"Invalid parameter {key!r} for estimator {type(self).__name__}. "
+                    f"{self._routing_hint(key)}"
+                )
+        super().set_params(**own)
+        if kwargs:
+            self._routed_params = {**self._kwargs(), **kwargs}
+        return self
+
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -343,6 +579,11 @@ class BaseDeepEstimator(BaseEstimator):
         (unfitted, or with its previous fitted model and ``offset_``).
         """
         with _restored_on_failure(self):
+            if hasattr(type(self), "_fit_stack"):  # the method runs on the one trainer
+                from ._stacked import fit_members
+
+                fit_members([self], X, y)
+                return self
             X, y, seed = self._prepare_fit(X, y)
             with _seeded(seed, self.device_):
                 X_t = self._to_tensor(X)
@@ -369,11 +610,21 @@ class BaseDeepEstimator(BaseEstimator):
         """Hook run on the whole training tensor once the method is fitted."""
 
     def _check_params(self):
-        """Checks that ``_parameter_constraints`` cannot express."""
-        if not isinstance(self.hidden_layer_sizes, str):
-            _check_positive_ints("hidden_layer_sizes", self.hidden_layer_sizes)
-        if self.lr_milestones is not None:
+        """Checks that ``_parameter_constraints`` cannot express.
+
+        A method without ``hidden_layer_sizes`` (ADRA: the backbone sets the
+        architecture) skips its check; a string ``lr_milestones`` (DROCC's
+        ``"auto"``) was validated by the method's own constraint.  Routed
+        optimizer arguments are checked against the optimizer's signature
+        here, before any training.
+        """
+        sizes = getattr(self, "hidden_layer_sizes", "auto")
+        if not isinstance(sizes, str):
+            _check_positive_ints("hidden_layer_sizes", sizes)
+        if self.lr_milestones is not None and not isinstance(self.lr_milestones, str):
             _check_positive_ints("lr_milestones", self.lr_milestones, allow_empty=True)
+        self._check_routed_names()
+        self._checked_routed("optimizer", self._optimizer_class(), _OPTIMIZER_OWN)
         if self.input_shape is not None:
             _check_positive_ints("input_shape", self.input_shape)
         if self.n_iter_no_change is not None and self.validation_fraction is None:
@@ -429,7 +680,7 @@ class BaseDeepEstimator(BaseEstimator):
                 "(Ruff et al., 2018); consider dropping them "
                 "(e.g. sklearn.feature_selection.VarianceThreshold).",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=caller_stacklevel(),
             )
 
     def _validate_y(self, y, n_samples):
@@ -464,7 +715,8 @@ class BaseDeepEstimator(BaseEstimator):
                lr=None, lr_milestones=None):
         """Train ``modules`` on ``loss_fn`` with this estimator's settings.
 
-        Builds the optimizer (``optimizer``, ``lr``, ``weight_decay``) over
+        Builds the optimizer (``optimizer``, ``lr``, ``weight_decay`` and the
+        routed ``optimizer__<arg>`` arguments) over
         ``params`` (default: every trainable parameter of ``modules``), the
         learning-rate milestones (x0.1 at each), and runs
         :func:`skdeepad._train.train_loop`.  ``step`` may replace the plain
@@ -479,7 +731,7 @@ class BaseDeepEstimator(BaseEstimator):
         if params is None:
             params = [p for m in modules for p in m.parameters() if p.requires_grad]
         optimizer = make_optimizer(self.optimizer, params, lr=self.lr if lr is None else lr,
-                                   weight_decay=self.weight_decay)
+                                   weight_decay=self.weight_decay, **self._routed("optimizer"))
         milestones = list((self.lr_milestones if lr_milestones is None else lr_milestones)
                           or ())
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
@@ -499,6 +751,10 @@ class BaseDeepEstimator(BaseEstimator):
             on_epoch_end=on_epoch_end,
             sample_weights=sample_weights,
         )
+
+    def _user_network(self):
+        """A fresh copy of the ``network`` parameter (or the module it builds)."""
+        return user_network(self.network, self.input_shape_, self.device_)
 
     def _fitted_modules(self):
         # Fitted attributes only: a module passed as a parameter (``network``)
@@ -533,9 +789,13 @@ class BaseDeepEstimator(BaseEstimator):
             )
         return out
 
-    @abstractmethod
     def _fit(self, X, y, valid):
-        """Fit the method on tensors ``X`` (on ``device_``) and labels ``y``."""
+        """Fit the method on tensors ``X`` (on ``device_``) and labels ``y``.
+
+        Methods that train on the one trainer of :mod:`skdeepad._stacked`
+        define the class method ``_fit_stack(stack)`` instead.
+        """
+        raise NotImplementedError
 
     # ---------------------------------------------------------- persistence
     def __getstate__(self):

@@ -12,6 +12,14 @@ fold.  With ``unlabeled="ignore"`` only the labeled samples (``y != 0``) are
 evaluated, for data with labeled normals (``+1``) in every fold.  Scores
 follow scikit-learn's outlier detectors: the higher ``decision_function`` or
 ``score_samples``, the more normal; the metrics flip the sign themselves.
+
+Two metrics reproduce the F1 scores that anomaly detection papers report on
+tabular benchmarks, with the labels of the package's loaders instead (``1``
+anomaly, ``0`` normal, every test sample labeled):
+:func:`drocc_f1_score`, the DROCC authors' normal-class F1 (with
+:func:`~skdeepad.datasets.make_drocc_split`), and
+:func:`anomaly_ratio_f1_score`, the anomaly-class F1 of DAGMM and GOAD (with
+:func:`~skdeepad.datasets.make_half_normal_split`).
 """
 
 import numbers
@@ -24,6 +32,8 @@ from sklearn.utils.validation import column_or_1d
 from .utils._labels import check_partial_labels
 
 __all__ = [
+    "anomaly_ratio_f1_score",
+    "drocc_f1_score",
     "labeled_average_precision",
     "labeled_average_precision_score",
     "labeled_f1_score",
@@ -232,3 +242,92 @@ def make_labeled_scorer(metric, **kwargs):
 labeled_roc_auc = make_labeled_scorer("roc_auc")
 #: Average precision of the known anomalies (-1, positive) against the rest (+1 and 0).
 labeled_average_precision = make_labeled_scorer("average_precision")
+
+
+# ---------------------------------------------- F1 protocols of the papers
+def _check_scores(y_true, scores):
+    """``(y_true, scores)`` as int64 0/1 labels and finite float64 scores."""
+    y_true = column_or_1d(y_true)
+    scores = column_or_1d(scores).astype(np.float64)
+    if len(y_true) != len(scores):
+        raise ValueError(f"y_true has {len(y_true)} labels but there are {len(scores)} scores.")
+    if not np.all(np.isin(y_true, (0, 1))):
+        raise ValueError(
+            f"y_true must hold 1 (anomaly) and 0 (normal); got {np.unique(y_true)[:10].tolist()}."
+        )
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("The scores contain NaN or infinite values.")
+    return y_true.astype(np.int64), scores
+
+
+@validate_params(
+    {"y_true": ["array-like"], "scores": ["array-like"],
+     "percentile": [Interval(numbers.Real, 0, 100, closed="neither")]},
+    prefer_skip_nested_validation=True,
+)
+def drocc_f1_score(y_true, scores, *, percentile=20.0):
+    """F1 of the *normal* class with "normal" above a percentile of the test scores.
+
+    The metric of the DROCC authors' code (``drocc_trainer.py``): the
+    threshold is the ``percentile``-th percentile of all test scores,
+    samples scoring at or above it are predicted normal, and F1 is computed
+    with the normal class as the positive one.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        1 anomaly, 0 normal.
+    scores : array-like of shape (n_samples,)
+        Normality scores (higher = more normal, as ``score_samples``).
+    percentile : float in (0, 100), default=20
+        Percentile of the test scores below which samples are called anomalous.
+
+    Returns
+    -------
+    f1 : float
+
+    Examples
+    --------
+    >>> from skdeepad.metrics import drocc_f1_score
+    >>> drocc_f1_score([0, 0, 0, 0, 1], [5, 4, 3, 2, 1])
+    1.0
+    """
+    y_true, scores = _check_scores(y_true, scores)
+    predicted_normal = scores >= np.percentile(scores, percentile)
+    return float(f1_score(y_true == 0, predicted_normal))
+
+
+@validate_params(
+    {"y_true": ["array-like"], "scores": ["array-like"]},
+    prefer_skip_nested_validation=True,
+)
+def anomaly_ratio_f1_score(y_true, scores):
+    """F1 of the *anomaly* class, flagging as many samples as there are anomalies.
+
+    The metric of DAGMM and GOAD: with ``k`` anomalies among the test
+    samples, the ``k`` lowest-scoring samples are predicted anomalous (the
+    threshold is the anomaly ratio's percentile), and F1 is that of the
+    anomaly class.  Precision, recall and F1 then coincide.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        1 anomaly, 0 normal.
+    scores : array-like of shape (n_samples,)
+        Normality scores (higher = more normal).
+
+    Returns
+    -------
+    f1 : float
+
+    Examples
+    --------
+    >>> from skdeepad.metrics import anomaly_ratio_f1_score
+    >>> anomaly_ratio_f1_score([0, 0, 0, 1, 1], [5, 4, 1, 3, 0])
+    0.5
+    """
+    y_true, scores = _check_scores(y_true, scores)
+    k = int(y_true.sum())
+    flagged = np.zeros(len(scores), dtype=bool)
+    flagged[np.argsort(scores, kind="stable")[:k]] = True
+    return float(f1_score(y_true == 1, flagged))

@@ -1,4 +1,11 @@
-"""Model selection with stacked training (:func:`skdeepad.fit_stacked`)."""
+"""Model selection with stacked training (:func:`skdeepad.fit_stacked`).
+
+:class:`StackedSearchCV` replaces ``GridSearchCV.fit`` only: the scorers, the
+``cv_results_`` and the choice of the best candidate are those of its
+scikit-learn parent class, whose per-fit records it fills with scikit-learn's
+own helpers (``sklearn.model_selection._validation``), so that both report
+failed fits and scores the same way.
+"""
 
 import numbers
 import time
@@ -8,16 +15,20 @@ from traceback import format_exc
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone
-from sklearn.metrics._scorer import _MultimetricScorer
 from sklearn.model_selection import GridSearchCV, ParameterGrid, check_cv
+
+# The records of GridSearchCV's fits, in the format of its (private)
+# _format_results, which this class calls as its parent does: scikit-learn
+# offers no public way to build them.
 from sklearn.model_selection._validation import (
     _insert_error_scores,
     _score,
     _warn_or_raise_about_fit_failures,
 )
-from sklearn.utils import indexable
-from sklearn.utils.metaestimators import _safe_split
-from sklearn.utils.validation import _num_samples
+
+# _safe_indexing is "semi-private": re-exported by sklearn.utils and listed in
+# scikit-learn's public API reference despite its name.
+from sklearn.utils import _safe_indexing, get_tags, indexable
 
 from ._stacked import fit_stacked, structure_key
 
@@ -147,6 +158,11 @@ class StackedSearchCV(GridSearchCV):
             )
         self._validate_params()
         scorers, refit_metric = self._get_scorers()
+        # Several metrics: _get_scorers bundles them into one multimetric
+        # scorer whose ``_scorers`` dict names them (as in GridSearchCV.fit).
+        multimetric = not (callable(self.scoring) or self.scoring is None
+                           or isinstance(self.scoring, str))
+        metric_names = list(scorers._scorers) if multimetric else None
         X, y = indexable(X, y)
         cv = check_cv(self.cv, y, classifier=False)
         self.n_splits_ = cv.get_n_splits(X, y)
@@ -171,7 +187,7 @@ class StackedSearchCV(GridSearchCV):
         jobs = Parallel(n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch)(
             delayed(_fit_and_score_stack)(
                 base, X, y, train, test, [candidates[i] for i in members], scorers,
-                self.return_train_score, self.error_score, self.verbose)
+                metric_names, self.return_train_score, self.error_score, self.verbose)
             for train, test in splits for members in stacks.values())
         out = [None] * (len(candidates) * self.n_splits_)
         jobs = iter(jobs)
@@ -203,7 +219,7 @@ class StackedSearchCV(GridSearchCV):
             self.refit_time_ = time.time() - tic
             if hasattr(self.best_estimator_, "feature_names_in_"):
                 self.feature_names_in_ = self.best_estimator_.feature_names_in_
-        self.scorer_ = scorers._scorers if isinstance(scorers, _MultimetricScorer) else scorers
+        self.scorer_ = scorers._scorers if multimetric else scorers
         self.cv_results_ = results
         return self
 
@@ -221,16 +237,37 @@ def _raise_if_every_score_is_nan(results, metric):
             "default unlabeled='normal'.")
 
 
-def _fit_and_score_stack(base, X, y, train, test, candidates, scorer, return_train_score,
-                         error_score, verbose):
+def _split(estimator, X, y, indices, train_indices=None):
+    """Rows ``indices`` of ``X`` and ``y``, as scikit-learn's cross-validation takes them.
+
+    For an estimator on a precomputed kernel (the ``pairwise`` tag, e.g.
+    ``SSAD(kernel="precomputed")``) the columns are taken too: those of
+    ``train_indices``, or of ``indices`` when it is None (the training block).
+    """
+    if get_tags(estimator).input_tags.pairwise:
+        if not hasattr(X, "shape"):
+            raise ValueError("Precomputed kernels or affinity matrices have to be passed "
+                             "as arrays or sparse matrices.")
+        if X.shape[0] != X.shape[1]:
+            raise ValueError("X should be a square kernel matrix")
+        columns = indices if train_indices is None else train_indices
+        X_subset = X[np.ix_(indices, columns)]
+    else:
+        X_subset = _safe_indexing(X, indices)
+    return X_subset, None if y is None else _safe_indexing(y, indices)
+
+
+def _fit_and_score_stack(base, X, y, train, test, candidates, scorer, metric_names,
+                         return_train_score, error_score, verbose):
     """Fit one stack of candidates on ``train`` and score each on ``test``.
 
-    Returns one result dict per candidate, in the format of
+    ``metric_names`` lists the metrics of a multimetric ``scorer`` (None for
+    one metric).  Returns one result dict per candidate, in the format of
     :func:`sklearn.model_selection._validation._fit_and_score`.
     """
     estimators = [clone(base).set_params(**clone(p, safe=False)) for p in candidates]
-    X_train, y_train = _safe_split(base, X, y, train)
-    X_test, y_test = _safe_split(base, X, y, test, train)
+    X_train, y_train = _split(base, X, y, train)
+    X_test, y_test = _split(base, X, y, test, train)
     tic = time.time()
     try:
         fit_stacked(estimators, X_train, y_train)
@@ -269,14 +306,15 @@ def _fit_and_score_stack(base, X, y, train, test, candidates, scorer, return_tra
                 result["train_scores"] = _score(est, X_train, y_train, scorer, None, error_score)
         else:
             score_time = 0.0
-            if isinstance(error_score, numbers.Number) and isinstance(scorer, _MultimetricScorer):
-                test_scores = {name: error_score for name in scorer._scorers}
+            if isinstance(error_score, numbers.Number) and metric_names is not None:
+                test_scores = {name: error_score for name in metric_names}
             else:
                 test_scores = error_score
             if return_train_score:
                 result["train_scores"] = (test_scores.copy() if isinstance(test_scores, dict)
                                           else test_scores)
-        result.update(test_scores=test_scores, n_test_samples=_num_samples(X_test),
+        n_test = X_test.shape[0] if hasattr(X_test, "shape") else len(X_test)  # list
+        result.update(test_scores=test_scores, n_test_samples=n_test,
                       fit_time=fit_time, score_time=score_time)
         results.append(result)
     return results

@@ -17,9 +17,9 @@ from skdeepad.networks import (
     ResidualAdapter,
     ResNet26,
     add_residual_adapters,
-    pretrain_classifier,
     sparsemax,
 )
+from skdeepad.pretraining import pretrain_classifier
 
 TINY = (4, 4, 8)
 FAST = dict(epochs=3, lr=0.01, batch_size=16, device="cpu", random_state=0)

@@ -21,7 +21,7 @@ from skdeepad._ama import (
 from skdeepad.networks import AMAConvCritic, AMAMLPCritic, make_ama_networks
 
 FAST = dict(epochs=3, n_critic=1, batch_size=32, device="cpu", random_state=0)
-TINY_CONV = dict(width=1 / 32, latent_dim=8)
+TINY_CONV = dict(network__width=1 / 32, latent_dim=8)
 
 
 def _images(n=16, side=8, seed=0):
@@ -52,10 +52,11 @@ def test_critic_sees_channel_stacked_pairs_in_fit():
     """During fit the critic gets 2p-wide mirror pairs; without mirroring, p-wide inputs."""
     X = np.random.RandomState(0).randn(64, 3)
     _RecordingCritic.shapes = []
-    AMA(critic=lambda shape: _RecordingCritic(shape[0], (8,)), **FAST).fit(X)
+    AMA(network={"critic": lambda shape: _RecordingCritic(shape[0], (8,))}, **FAST).fit(X)
     assert {s[1] for s in _RecordingCritic.shapes} == {6}
     _RecordingCritic.shapes = []
-    AMA(critic=lambda shape: _RecordingCritic(shape[0], (8,)), mirrored=False, **FAST).fit(X)
+    AMA(network={"critic": lambda shape: _RecordingCritic(shape[0], (8,))}, mirrored=False,
+        **FAST).fit(X)
     assert {s[1] for s in _RecordingCritic.shapes} == {3}
 
 
@@ -187,7 +188,7 @@ def test_negatives_start_at_neg_start_epoch():
     counts = [h["negatives"] for h in det.history_]
     assert counts[:2] == [0, 0] and all(8 < c <= 16 for c in counts[2:])
     det = AMA(epochs=3, n_critic=1, batch_size=32, neg_start_epoch=0,
-              negative_sampling=None, device="cpu", random_state=0).fit(X)
+              negatives=None, device="cpu", random_state=0).fit(X)
     assert all(h["negatives"] == 0 for h in det.history_)
 
 
@@ -250,7 +251,9 @@ def test_validation_loss_is_recorded():
         ({"lambda_reg": -0.1}, "lambda_reg"),
         ({"lambda_inter": -2}, "lambda_inter"),
         ({"gp_weight": -1}, "gp_weight"),
-        ({"negative_sampling": "sphere"}, "negative_sampling"),
+        ({"negatives": "sphere"}, "negatives"),
+        ({"variant": "both"}, "variant"),
+        ({"network": {"decoder": None}}, "decoder"),
         ({"neg_fraction": 1.5}, "neg_fraction"),
     ],
 )
@@ -272,4 +275,171 @@ def test_critic_without_features_is_rejected():
     """A user critic must expose features() for the R-score."""
     critic = torch.nn.Sequential(torch.nn.Linear(6, 1))
     with pytest.raises(TypeError, match="features"):
-        AMA(critic=critic, **FAST).fit(np.random.RandomState(0).randn(20, 3))
+        AMA(network={"critic": critic}, **FAST).fit(np.random.RandomState(0).randn(20, 3))
+
+
+# ---------------------------------------------- every parameter has an effect
+def _record(monkeypatch, name):
+    """Wrap skdeepad._ama.<name> so that each call's arguments are recorded."""
+    import skdeepad._ama as ama
+
+    calls, original = [], getattr(ama, name)
+
+    def wrapper(*args, **kwargs):
+        calls.append((args, kwargs))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(ama, name, wrapper)
+    return calls
+
+
+ONE_BATCH = dict(epochs=1, batch_size=64, device="cpu", random_state=0)
+
+
+def test_latent_dim_and_hidden_layer_sizes_shape_the_default_networks():
+    """latent_dim sets the code size, hidden_layer_sizes the MLP layers of E, G and D."""
+    X = np.random.RandomState(0).randn(64, 6)
+    det = AMA(latent_dim=5, hidden_layer_sizes=(12, 7), **FAST).fit(X)
+    assert det.latent_dim_ == 5 and det.hidden_layer_sizes_ == (12, 7)
+    assert det.encoder_(torch.zeros(2, 6)).shape == (2, 5)
+    for net in (det.encoder_, det.generator_):
+        widths = [m.out_features for m in net.modules() if isinstance(m, torch.nn.Linear)]
+        assert 12 in widths and 7 in widths
+
+
+def test_network_width_is_routed_to_the_convolutional_family():
+    """network__width multiplies the channels of the default image networks."""
+    X = _images()
+    channels = []
+    for width in (1 / 32, 1 / 16):
+        det = AMA(**{**FAST, "epochs": 1, "latent_dim": 8, "network__width": width}).fit(X)
+        first = next(m for m in det.encoder_.modules() if isinstance(m, torch.nn.Conv2d))
+        channels.append(first.out_channels)
+    assert channels == [2, 4]  # 64 * width
+
+
+def test_network_dict_and_routing_errors():
+    """Unknown keys of `network`, and network__ arguments AMA sets itself, are refused."""
+    X = np.random.RandomState(0).randn(20, 3)
+    with pytest.raises(ValueError, match="latent_dim"):
+        AMA(network__latent_dim=4, **FAST).fit(X)
+    with pytest.raises(ValueError, match="Did you mean 'network__width'"):
+        AMA(network__widht=0.5, **FAST).fit(X)
+    E, G, D = make_ama_networks((3,), 4, critic_channels=2, hidden_layer_sizes=(8,))
+    with pytest.raises(ValueError, match="gives all three"):
+        AMA(network={"encoder": E, "generator": G, "critic": D}, network__width=0.5,
+            **FAST).fit(X)
+    det = AMA(network={"encoder": E, "generator": G, "critic": D}, **FAST).fit(X)
+    assert det.encoder_ is not E and det.latent_dim_ == 4  # copies, never the user's object
+
+
+@pytest.mark.parametrize("n_critic", [1, 3])
+def test_n_critic_critic_steps_per_generator_step(monkeypatch, n_critic):
+    """One batch, no interpolation: critic_loss is evaluated n_critic times."""
+    calls = _record(monkeypatch, "critic_loss")
+    X = np.random.RandomState(0).randn(64, 3)
+    AMA(n_critic=n_critic, lambda_inter=0.0, **ONE_BATCH).fit(X)
+    assert len(calls) == n_critic
+
+
+@pytest.mark.parametrize("gp_weight, variant, expected", [
+    (10.0, "paper", ["sample"]), (10.0, "code", ["channel"]), (0.0, "paper", [])])
+def test_gp_weight_and_variant_choose_the_penalty(monkeypatch, gp_weight, variant, expected):
+    """The penalty is skipped at gp_weight=0; its norm is per sample (paper) or per pixel (code)."""
+    calls = _record(monkeypatch, "gradient_penalty")
+    X = np.random.RandomState(0).randn(64, 3)
+    AMA(n_critic=1, gp_weight=gp_weight, variant=variant, **ONE_BATCH).fit(X)
+    assert [args[3] for args, _ in calls] == expected
+
+
+@pytest.mark.parametrize("variant, kinds", [("paper", ["normalized"] * 2), ("code", ["code"])])
+def test_variant_chooses_the_interpolation(monkeypatch, variant, kinds):
+    """Paper: normalised weights, interpolants also in the E+G step; code: unnormalised,
+    interpolants for the critic only (detached in the code's E+G loss)."""
+    calls = _record(monkeypatch, "simplex_weights")
+    X = np.random.RandomState(0).randn(64, 3)
+    AMA(n_critic=1, variant=variant, **ONE_BATCH).fit(X)
+    assert [args[2] for args, _ in calls] == kinds
+
+
+def test_lambda_inter_zero_disables_the_interpolation(monkeypatch):
+    calls = _record(monkeypatch, "simplex_weights")
+    AMA(n_critic=1, lambda_inter=0.0, **ONE_BATCH).fit(np.random.RandomState(0).randn(64, 3))
+    assert calls == []
+
+
+def test_lambda_neg_weights_the_negatives(monkeypatch):
+    """Negatives enter the critic loss with weight -lambda_neg, normal rows with +1."""
+    calls = _record(monkeypatch, "critic_loss")
+    X = np.random.RandomState(0).randn(64, 3)
+    AMA(n_critic=1, lambda_neg=2.5, lambda_inter=0.0, neg_start_epoch=0,
+        neg_fraction=0.25, **ONE_BATCH).fit(X)
+    (args, _), = calls
+    assert set(args[2].tolist()) == {1.0, -2.5}
+
+
+def test_lambda_reg_shrinks_the_codes():
+    """A larger weight of ||E(x)|| (Eq. 3) gives codes of smaller norm."""
+    X = np.random.RandomState(0).randn(64, 4)
+    params = dict(epochs=5, n_critic=1, batch_size=32, lr=1e-3, device="cpu", random_state=0)
+    free = AMA(lambda_reg=0.0, **params).fit(X).history_[-1]["code_norm"]
+    pulled = AMA(lambda_reg=10.0, **params).fit(X).history_[-1]["code_norm"]
+    assert pulled < 0.9 * free
+
+
+@pytest.mark.parametrize("negatives, variant, method", [
+    ("inward", "paper", "annulus"), ("outward", "paper", "annulus"),
+    ("outward", "code", "radial_scale")])
+def test_negatives_and_variant_choose_the_atypical_region(monkeypatch, negatives, variant,
+                                                          method):
+    """The side of the typical set comes from `negatives`, the region from `variant`."""
+    calls = _record(monkeypatch, "atypical_latents")
+    X = np.random.RandomState(0).randn(64, 3)
+    AMA(n_critic=1, negatives=negatives, variant=variant, neg_start_epoch=0,
+        **ONE_BATCH).fit(X)
+    assert calls and all(kw == {"method": method, "direction": negatives} for _, kw in calls)
+
+
+def test_negatives_callable_draws_the_latents():
+    """A callable gets the codes of the replaced rows and must return one latent each."""
+    seen = []
+
+    def at_origin(codes):
+        seen.append(tuple(codes.shape))
+        return torch.zeros_like(codes)
+
+    X = np.random.RandomState(0).randn(64, 3)
+    det = AMA(n_critic=1, negatives=at_origin, neg_start_epoch=0, neg_fraction=0.25,
+              latent_dim=4, **ONE_BATCH).fit(X)
+    assert seen == [(16, 4)] and det.history_[0]["negatives"] > 0
+    with pytest.raises(ValueError, match="one latent per code"):
+        AMA(n_critic=1, negatives=lambda codes: codes[:1], neg_start_epoch=0,
+            **ONE_BATCH).fit(X)
+
+
+def test_annulus_around_the_empirical_code_norm():
+    """radius="empirical" centres the annulus on the codes' mean norm."""
+    torch.manual_seed(0)
+    codes = 3 * torch.randn(500, 4)
+    r0 = float(codes.norm(dim=1).mean())
+    radii = atypical_latents(codes, "annulus", radius="empirical", delta=0.5).norm(dim=1)
+    assert radii.min() >= r0 / 2 - 1e-4 and radii.max() <= r0 + 1e-4
+
+
+def test_adam_betas_default_per_network_and_optimizer_betas_override(monkeypatch):
+    """The code's betas per network (E 0.5, G and D 0); optimizer__betas sets all three."""
+    import skdeepad.base as base
+
+    made = []
+
+    def recording(*args, **kwargs):
+        made.append(base_make(*args, **kwargs))
+        return made[-1]
+
+    base_make = base.make_optimizer
+    monkeypatch.setattr(base, "make_optimizer", recording)
+    X = np.random.RandomState(0).randn(64, 3)
+    AMA(n_critic=1, **ONE_BATCH).fit(X)
+    assert [g["betas"] for g in made[-1].param_groups] == [(0.5, 0.9), (0.0, 0.9), (0.0, 0.9)]
+    AMA(n_critic=1, optimizer__betas=(0.3, 0.8), **ONE_BATCH).fit(X)
+    assert [g["betas"] for g in made[-1].param_groups] == [(0.3, 0.8)] * 3

@@ -178,13 +178,40 @@ def test_one_gpu_is_never_remapped(monkeypatch):
     assert base.resolve_device("cuda") == torch.device("cuda")
 
 
-def test_worker_rank_in_joblib_processes():
-    """joblib's process workers report distinct ranks; the main process reports none."""
+def test_worker_rank(monkeypatch):
+    """A worker's rank is its 1-based process identity - 1, or its integer Dask name."""
+    import multiprocessing
+    import sys
+    import types
+
     from skdeepad.base import _worker_rank
 
-    assert _worker_rank() is None
-    ranks = joblib.Parallel(n_jobs=2)(joblib.delayed(_worker_rank)() for _ in range(8))
-    assert all(isinstance(r, int) and r >= 0 for r in ranks)
+    assert _worker_rank() is None  # the main process
+    process = multiprocessing.current_process()
+    monkeypatch.setattr(process, "_identity", (3,))
+    assert _worker_rank() == 2
+    monkeypatch.setattr(process, "_identity", ())
+
+    def get_worker(name):
+        if name is None:
+            raise ValueError("No worker found")  # distributed's answer outside a worker
+        return types.SimpleNamespace(name=name)
+
+    for name, rank in [(None, None), (4, 4), ("tcp://127.0.0.1:4242", None)]:
+        fake = types.SimpleNamespace(get_worker=lambda name=name: get_worker(name))
+        monkeypatch.setitem(sys.modules, "distributed", fake)
+        assert _worker_rank() == rank
+
+
+def test_joblib_process_workers_have_an_identity():
+    """What _worker_rank reads: joblib's process workers carry a 1-based ``_identity``.
+
+    The workers evaluate a builtin, so they never import torch (seconds each).
+    """
+    identities = joblib.Parallel(n_jobs=2)(
+        joblib.delayed(eval)("__import__('multiprocessing').current_process()._identity")
+        for _ in range(2))
+    assert all(len(i) >= 1 and i[0] >= 1 for i in identities)
 
 
 def test_contamination_sets_offset_like_isolation_forest(X):
@@ -500,7 +527,7 @@ def test_huge_learning_rate_in_a_stack_is_reported_and_rolled_back(X):
     stays bounded); the error names the epoch and no member is left fitted."""
     members = [DeepSVDD(epochs=3, pretrain_epochs=2, lr=1e6, device="cpu", random_state=s)
                for s in range(2)]
-    with pytest.raises(FloatingPointError, match=r"x2 pretraining: .* weights grew .* epoch 1"):
+    with pytest.raises(FloatingPointError, match=r"pretraining x2: .* weights grew .* epoch 1"):
         fit_stacked(members, X)
     assert not any(hasattr(m, "n_features_in_") for m in members)
 
@@ -516,3 +543,36 @@ def test_legitimate_training_does_not_trip_the_divergence_check(blobs):
     losses = [r["train_loss"] for r in drocc.history_]
     assert max(losses[3:]) > losses[2]  # the rise the check must tolerate
     AMA(epochs=5, device="cpu", random_state=0).fit(X, y_fit)
+
+
+def test_training_loop_callbacks_see_every_stage_and_can_stop_it():
+    """The loop's hooks: begin, each batch, each epoch (with its history record), end;
+    a callback that sets ``stop`` ends training after that epoch."""
+    from skdeepad._train import Callback, gradient_step, make_optimizer, train_loop
+
+    events = []
+
+    class Recorder(Callback):
+        def on_train_begin(self, loop):
+            events.append("begin")
+
+        def on_batch_end(self, loop, loss):
+            events.append("batch")
+
+        def on_epoch_end(self, loop, record):
+            events.append(("epoch", record["epoch"], len(loop.history)))
+            loop.stop = record["epoch"] == 2
+
+        def on_train_end(self, loop):
+            events.append("end")
+
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 1)
+    X = torch.randn(40, 3)
+    step = gradient_step(lambda x: net(x).pow(2).mean(), make_optimizer(
+        "sgd", net.parameters(), lr=0.1, weight_decay=0.0))
+    history = train_loop(step, (X,), modules=[net], epochs=5, batch_size=20,
+                         callbacks=[Recorder()])
+    assert len(history) == 2
+    assert events == ["begin", "batch", "batch", ("epoch", 1, 1),
+                      "batch", "batch", ("epoch", 2, 2), "end"]

@@ -2,6 +2,8 @@
 
 import warnings
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from skdeepad import DROCC, DROCCLF
 from skdeepad.utils import as_partial_labels
+from skdeepad._stacked import stack_modules
 from skdeepad._drocc import (
     adversarial_search,
     drocc_loss,
@@ -19,14 +22,13 @@ from skdeepad._drocc import (
     project_mahalanobis,
 )
 from skdeepad.datasets import (
-    anomaly_ratio_f1_score,
-    drocc_f1_score,
     make_drocc_split,
     make_half_normal_split,
     make_noisy_sine,
     make_sine_manifold,
     make_sphere_manifold,
 )
+from skdeepad.metrics import anomaly_ratio_f1_score, drocc_f1_score
 from skdeepad.networks import DROCCLSTM, DROCCMLP, DROCCLeNet
 from skdeepad.networks._batchnorm import batch_norm_momentum
 
@@ -168,14 +170,27 @@ def test_defaults_are_the_measured_ones_and_the_papers_stay_reachable():
     params = DROCC().get_params()
     assert (params["only_ce_epochs"], params["ascent_step_size"], params["far_scale"]) == (
         0, "auto", 16.0)
-    det = DROCC(radius=2.0, **FAST).fit(np.random.RandomState(0).randn(40, 3))
-    radius, step = det._radii_and_steps(torch.zeros(6, 3))
+    radius, step = DROCC._radii_and_steps(_stack_of(DROCC(radius=2.0)), 6)
     torch.testing.assert_close(step, radius / 10)
     assert torch.all(radius[::2] == 2.0) and torch.all((radius >= 2.0) & (radius <= 32.0))
-    paper = DROCC(radius=2.0, ascent_step_size=0.01, far_scale=1.0, **FAST).fit(
-        np.random.RandomState(0).randn(40, 3))
-    radius, step = paper._radii_and_steps(torch.zeros(6, 3))
-    assert step == 0.01 and torch.all(radius == 2.0)
+    assert torch.any(radius[1::2] > 2.0)
+    paper = DROCC(radius=2.0, ascent_step_size=0.01, far_scale=1.0)
+    radius, step = DROCC._radii_and_steps(_stack_of(paper), 6)
+    assert torch.all(step == 0.01) and torch.all(radius == 2.0)
+
+
+def _stack_of(est):
+    """A stand-in for the trainer's stack of one member (what _radii_and_steps reads)."""
+    generator = torch.Generator().manual_seed(0)
+    return SimpleNamespace(
+        K=1, first=est, param=lambda value: torch.tensor([[float(value(est))]]),
+        rand=lambda shape: torch.rand((1, *shape), generator=generator),
+        randn=lambda shape: torch.randn((1, *shape), generator=generator))
+
+
+def _negatives(det, x):
+    """The fitted detector's adversarial negatives around the rows of ``x``."""
+    return type(det)._negatives(_stack_of(det), stack_modules([det.network_]), x[None])[0]
 
 
 def test_points_far_outside_the_data_score_below_every_training_point():
@@ -314,7 +329,7 @@ def test_lf_negatives_live_in_the_mahalanobis_annulus(far_scale):
     x = torch.randn(32, 6)
     det.network_.train()
     torch.manual_seed(0)
-    negatives = det._negatives(x)
+    negatives = _negatives(det, x)
     torch.manual_seed(0)
     sigma = gradient_sigma(det._logit, x)
     dist = mahalanobis_norm(negatives - x, sigma)
@@ -332,7 +347,7 @@ def test_negatives_live_in_their_annuli(far_scale):
     det = DROCC(radius=1.5, gamma=2.0, far_scale=far_scale, **FAST).fit(
         np.random.RandomState(0).randn(60, 6))
     x = torch.randn(400, 6)
-    norms = (det._negatives(x) - x).norm(dim=1)
+    norms = (_negatives(det, x) - x).norm(dim=1)
     tol = 1e-4
     assert torch.all(norms[::2] >= 1.5 * (1 - tol)) and torch.all(norms[::2] <= 3 * (1 + tol))
     assert torch.all(norms >= 1.5 * (1 - tol)) and torch.all(norms <= 3 * far_scale * (1 + tol))

@@ -1,15 +1,13 @@
 """Behaviour of KDStudentTeacher (Mai, Davies, Griffin, 2021)."""
 
-import copy
-
 import numpy as np
 import pytest
 import torch
-from sklearn.covariance import EmpiricalCovariance
 from torch import nn
 
 from skdeepad import KDStudentTeacher
 from skdeepad._kd import distillation_error, distillation_loss, rotation_loss
+from skdeepad.inspection import linear_probe_score, teacher_features
 from skdeepad.networks import KDResNet, KDResNetDecoder
 
 TINY = dict(hidden_layer_sizes=(16, 16), head_dim=8, batch_size=32, device="cpu",
@@ -123,51 +121,6 @@ def test_training_lowers_error_more_on_normal_than_on_shifted_data(normal_data):
     assert after.history_[-1]["train_loss"] < after.history_[0]["train_loss"]
 
 
-@pytest.mark.parametrize("through_teacher", [False, True])
-def test_brittleness_matches_finite_differences(through_teacher):
-    """Eq. 2 equals mean ||dL/dx|| by central differences over tr(cov(f - h))."""
-    rng = np.random.RandomState(0)
-    X = rng.randn(30, 3)
-    det = KDStudentTeacher(hidden_layer_sizes=(5,), head_dim=4, epochs=3, lr=1e-2,
-                           batch_size=8, device="cpu", random_state=0).fit(X)
-    student = copy.deepcopy(det.student_).double().eval()
-    teacher = copy.deepcopy(det.teacher_).double().eval()
-    x = torch.as_tensor(X)
-    eps = 1e-5
-    with torch.no_grad():
-        h0 = teacher(x)
-
-        def loss(z):
-            h = teacher(z) if through_teacher else h0
-            return ((student(z) - h) ** 2).mean(dim=1)
-
-        grads = torch.stack([(loss(x + eps * e) - loss(x - eps * e)) / (2 * eps)
-                             for e in torch.eye(3, dtype=torch.float64)], dim=1)
-        errors = (student(x) - h0).numpy()
-    expected = grads.norm(dim=1).mean().item() / np.trace(np.cov(errors, rowvar=False))
-    got = det.brittleness(X, through_teacher=through_teacher)
-    assert got == pytest.approx(expected, rel=1e-3)
-
-
-def test_mahalanobis_scores_match_empirical_gaussian(normal_data):
-    """Full, diagonal and mean-distance scores on h are minus the usual distances."""
-    det = KDStudentTeacher(epochs=1, **TINY).fit(normal_data)
-    Z_train = det.teacher_features(normal_data)
-    X_new = np.random.RandomState(2).randn(20, 6) * 2
-    Z = det.teacher_features(X_new)
-    cov = EmpiricalCovariance().fit(Z_train)
-    # Covariance with ddof=1 (ours) vs ddof=0 (sklearn): distances scale by n/(n-1).
-    n = len(Z_train)
-    np.testing.assert_allclose(-det.mahalanobis_score(X_new, "full"),
-                               cov.mahalanobis(Z) * (n - 1) / n, rtol=1e-4)
-    mu, var = Z_train.mean(0), Z_train.var(0, ddof=1)
-    np.testing.assert_allclose(-det.mahalanobis_score(X_new, "diagonal"),
-                               ((Z - mu) ** 2 / var).sum(1), rtol=1e-6)
-    np.testing.assert_allclose(-det.mahalanobis_score(X_new, "mean"),
-                               ((Z - mu) ** 2).mean(1), rtol=1e-6)
-    assert det.mahalanobis_score(X_new, rep="pooled").shape == (20,)
-
-
 def test_labeled_anomalies_are_not_seen_by_the_student(normal_data):
     """Rows labeled -1 change nothing in the scores of a self-supervised teacher's student."""
     anomalies = np.random.RandomState(3).randn(10, 6) + 5
@@ -187,7 +140,7 @@ def test_supervised_teacher_uses_labeled_anomalies(normal_data):
                            **TINY).fit(normal_data, X_aux=X_aux, y_aux=y_aux)
     history = det.pretrain_history_
     assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
-    assert det.linear_probe_score(X_aux[::2], y_aux[::2], X_aux[1::2], y_aux[1::2]) > 0.8
+    assert linear_probe_score(det, X_aux[::2], y_aux[::2], X_aux[1::2], y_aux[1::2]) > 0.8
 
 
 def test_classification_teacher_learns_auxiliary_classes(normal_data):
@@ -248,8 +201,8 @@ def test_identity_head_distils_the_same_teacher_again(normal_data):
     det = KDStudentTeacher(epochs=1, **TINY).fit(normal_data)
     again = KDStudentTeacher(teacher=det.teacher_, head="identity", epochs=1,
                              **{**TINY, "random_state": 1}).fit(normal_data)
-    np.testing.assert_array_equal(again.teacher_features(normal_data),
-                                  det.teacher_features(normal_data))
+    np.testing.assert_array_equal(teacher_features(again, normal_data),
+                                  teacher_features(det, normal_data))
     with pytest.raises(ValueError, match="head_dim"):
         KDStudentTeacher(teacher=det.teacher_, head="identity",
                          **{**TINY, "head_dim": 3}).fit(normal_data)
@@ -292,7 +245,7 @@ def test_bad_parameters_raise_clear_errors(normal_data, params, fit_kwargs, matc
 
 
 def test_bad_inputs_raise_clear_errors(normal_data):
-    """NaNs, bad labels, bad kinds and reps are refused with a message."""
+    """NaNs, bad labels and inputs of the wrong width are refused with a message."""
     X = normal_data.copy()
     X[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
@@ -304,10 +257,6 @@ def test_bad_inputs_raise_clear_errors(normal_data):
     with pytest.raises(ValueError, match="at least 2 training samples"):
         KDStudentTeacher(**TINY).fit(normal_data, y)
     det = KDStudentTeacher(epochs=0, **TINY).fit(normal_data)
-    with pytest.raises(ValueError, match="kind must be"):
-        det.mahalanobis_score(normal_data, kind="cosine")
-    with pytest.raises(ValueError, match="rep must be"):
-        det.teacher_features(normal_data, rep="logits")
     with pytest.raises(ValueError, match="features"):
         det.score_samples(normal_data[:, :3])
 
@@ -335,4 +284,4 @@ def test_auto_teacher_refuses_samples_without_a_channel_axis(images):
     # A teacher of the user's own may take such samples.
     own = KDStudentTeacher(teacher=lambda shape: nn.Sequential(nn.Flatten(), nn.Linear(144, 8)),
                            **{**IMAGES, "epochs": 0}).fit(images[:, 0])
-    assert own.teacher_features(images[:3, 0]).shape == (3, 8)
+    assert teacher_features(own, images[:3, 0]).shape == (3, 8)

@@ -1,6 +1,7 @@
 """Stacked training: fit_stacked, StackedEnsemble and StackedSearchCV."""
 
 import pickle
+import warnings
 
 import numpy as np
 from skdeepad.utils import as_partial_labels
@@ -10,7 +11,9 @@ from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-from skdeepad import AutoEncoder, AutoEncoderFeatures, DeepSAD, DeepSVDD, fit_stacked
+import skdeepad._deep_sad
+from skdeepad import (AutoEncoder, AutoEncoderFeatures, DeepBinaryClassifier, DeepSAD,
+                      DeepSVDD, DROCC, DROCCLF, fit_stacked)
 from skdeepad._stacked import StackedFallbackWarning, StackedMLP
 from skdeepad.ensemble import StackedEnsemble
 from skdeepad.metrics import make_labeled_scorer
@@ -39,8 +42,10 @@ def _assert_same_fit(stacked, lone, X):
                                atol=1e-7)
     assert stacked.offset_ == pytest.approx(lone.offset_, rel=RTOL)
     for name in ("center_", "radius_", "hidden_layer_sizes_", "input_shape_"):
-        if hasattr(lone, name):
+        if getattr(lone, name, None) is not None:
             np.testing.assert_allclose(getattr(stacked, name), getattr(lone, name), rtol=RTOL)
+        elif hasattr(lone, name):
+            assert getattr(stacked, name) is None
     for name in ("history_", "pretrain_history_"):
         if hasattr(lone, name):
             a, b = getattr(stacked, name), getattr(lone, name)
@@ -264,11 +269,75 @@ def test_per_estimator_data_equals_lone_fits_on_each_set():
                     per_estimator=True)
 
 
-def test_cnn_inputs_fall_back_to_sequential_fits_with_a_warning():
-    """The LeNet CNNs of 1x28x28 images are not stacked: fitted one after another."""
-    X = np.random.RandomState(0).rand(16, 1, 28, 28)
-    make = [lambda s=s: DeepSVDD(epochs=1, pretrain=False, batch_size=8, device="cpu",
-                                 random_state=s) for s in range(2)]
-    with pytest.warns(StackedFallbackWarning, match="LeNet"):
+def test_lenet_cnn_members_equal_lone_fits():
+    """1x28x28 images: the LeNet autoencoder (pretraining) and encoder are stacked
+    with vmap, and each member equals its lone fit."""
+    X = np.random.RandomState(0).rand(24, 1, 28, 28)
+    make = [lambda s=s: DeepSAD(epochs=2, pretrain_epochs=2, batch_size=8, device="cpu",
+                                random_state=s) for s in range(2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StackedFallbackWarning)
+        stacked = fit_stacked([m() for m in make], X)
+    for est, m in zip(stacked, make):
+        _assert_same_fit(est, m().fit(X), X)
+
+
+@pytest.mark.parametrize("cls", [DROCC, DROCCLF])
+def test_drocc_members_equal_lone_fits(cls):
+    """DROCC and DROCC-LF: the adversarial search runs batched over the members, each
+    drawing its own starting points and far radii; lamda, radius, gamma differ."""
+    X = np.random.RandomState(0).randn(150, 5)
+    settings = [dict(lamda=1.0, radius=2.0), dict(lamda=0.5, radius=3.0, gamma=1.5),
+                dict(lamda=1.0, radius=2.0, ascent_step_size=0.05)]
+    make = [lambda s=s, kw=kw: cls(random_state=s, epochs=3, batch_size=64,
+                                   ascent_num_steps=6, device="cpu", **kw)
+            for s, kw in enumerate(settings)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StackedFallbackWarning)
+        stacked = fit_stacked([m() for m in make], X)
+    for est, m in zip(stacked, make):
+        _assert_same_fit(est, m().fit(X), X)
+
+
+def test_supervised_baseline_members_equal_lone_fits(labeled):
+    X, y = labeled
+    make = [lambda s=s: DeepBinaryClassifier(random_state=s, epochs=4, batch_size=32,
+                                             device="cpu") for s in range(3)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StackedFallbackWarning)
+        stacked = fit_stacked([m() for m in make], X, y)
+    for est, m in zip(stacked, make):
+        _assert_same_fit(est, m().fit(X, y), X)
+
+
+def test_changing_the_loss_once_changes_lone_and_stacked_fits(labeled, monkeypatch):
+    """Deep SAD's objective is defined once: patching it changes both kinds of fit alike."""
+    X, y = labeled
+    make = [lambda s=s: DeepSAD(random_state=s, **FAST) for s in range(2)]
+    before = make[1]().fit(X, y).score_samples(X)
+    original = skdeepad._deep_sad.deep_sad_loss
+    calls = []
+
+    def doubled_eta(dist, semi_targets, eta=1.0, eps=1e-6):
+        calls.append(dist.shape)
+        return original(dist, semi_targets, 10 * eta, eps)
+
+    monkeypatch.setattr(skdeepad._deep_sad, "deep_sad_loss", doubled_eta)
+    lone = make[1]().fit(X, y)
+    stacked = fit_stacked([m() for m in make], X, y)
+    assert {shape[0] for shape in calls} == {1, 2}  # lone: K = 1, stacked: K = 2
+    assert not np.allclose(lone.score_samples(X), before, rtol=1e-3)
+    _assert_same_fit(stacked[1], lone, X)
+
+
+def test_unstackable_networks_and_data_fall_back_to_sequential_fits():
+    """DROCC's LSTM (sequences) and DROCC with known negatives are fitted one by one."""
+    X = np.random.RandomState(0).randn(20, 4, 3)
+    make = [lambda s=s: DROCC(radius=1.0, epochs=1, ascent_num_steps=2, device="cpu",
+                              random_state=s) for s in range(2)]
+    with pytest.warns(StackedFallbackWarning, match="LSTM"):
         models = fit_stacked([m() for m in make], X)
     np.testing.assert_array_equal(models[0].score_samples(X), make[0]().fit(X).score_samples(X))
+    X, y = X.reshape(20, -1), np.r_[np.zeros(18), -np.ones(2)]
+    with pytest.warns(StackedFallbackWarning, match="known negatives"):
+        fit_stacked([m() for m in make], X, y)

@@ -20,8 +20,6 @@ from ._scenarios import make_one_vs_rest_scenario
 from ._semisupervised import make_semisupervised_split
 from ._tabular import list_adbench, list_odds, load_abalone, load_adbench, load_odds
 from ._tabular_protocols import (
-    anomaly_ratio_f1_score,
-    drocc_f1_score,
     load_abalone_outliers,
     make_drocc_split,
     make_half_normal_split,
@@ -45,8 +43,6 @@ __all__ = [
     "make_one_vs_rest_scenario",
     "make_outlier_corpus",
     "make_semisupervised_split",
-    "anomaly_ratio_f1_score",
-    "drocc_f1_score",
     "load_abalone_outliers",
     "make_drocc_split",
     "make_half_normal_split",

@@ -1,14 +1,15 @@
 """The DROCC paper's tabular anomaly tasks, its two F1 protocols and synthetic sets.
 
 Two train/test protocols are used for the tabular F1 scores of DROCC's
-Table 2 (thyroid, arrhythmia, abalone):
+Table 2 (thyroid, arrhythmia, abalone), each with its metric in
+:mod:`skdeepad.metrics`:
 
-* :func:`make_drocc_split` / :func:`drocc_f1_score` — what the authors' code
+* :func:`make_drocc_split` / :func:`~skdeepad.metrics.drocc_f1_score` — what the authors' code
   does (``process_odds.py``, ``process_abalone.py``, ``drocc_trainer.py``):
   the test set holds every anomaly and as many randomly chosen normals, the
   training set the other normals; F1 of the *normal* class, "normal" being
   predicted for the 80 % highest test scores.
-* :func:`make_half_normal_split` / :func:`anomaly_ratio_f1_score` — the
+* :func:`make_half_normal_split` / :func:`~skdeepad.metrics.anomaly_ratio_f1_score` — the
   protocol of DAGMM (Zong et al., 2018) and GOAD (Bergman & Hoshen, 2020),
   which the paper cites: train on a random half of the normals, test on the
   other half and all anomalies; F1 of the *anomaly* class, flagging the
@@ -21,7 +22,6 @@ import math
 import numbers
 
 import numpy as np
-from sklearn.metrics import f1_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_array, column_or_1d
@@ -29,8 +29,6 @@ from sklearn.utils.validation import check_array, column_or_1d
 from ._tabular import load_abalone
 
 __all__ = [
-    "anomaly_ratio_f1_score",
-    "drocc_f1_score",
     "load_abalone_outliers",
     "make_drocc_split",
     "make_half_normal_split",
@@ -132,7 +130,7 @@ def make_drocc_split(X, y, *, random_state=None):
     seeded here (the original shuffles with the global NumPy RNG).
 
     With half of the test set anomalous, a detector that ranks at random
-    reaches a normal-class :func:`drocc_f1_score` of about 0.62 and a perfect
+    reaches a normal-class :func:`~skdeepad.metrics.drocc_f1_score` of about 0.62 and a perfect
     one about 0.77.
 
     Parameters
@@ -152,7 +150,7 @@ def make_drocc_split(X, y, *, random_state=None):
 
     See Also
     --------
-    drocc_f1_score : The F1 the authors' code reports on this split.
+    skdeepad.metrics.drocc_f1_score : The F1 the authors' code reports on this split.
     make_half_normal_split : The DAGMM/GOAD protocol.
 
     Examples
@@ -210,7 +208,7 @@ def make_half_normal_split(X, y, *, random_state=None):
 
     See Also
     --------
-    anomaly_ratio_f1_score : The F1 these papers report on this split.
+    skdeepad.metrics.anomaly_ratio_f1_score : The F1 these papers report on this split.
     make_drocc_split : The DROCC authors' protocol.
 
     Examples
@@ -230,93 +228,6 @@ def make_half_normal_split(X, y, *, random_state=None):
     test = rng.permutation(np.r_[normals[n_train:], anomalies])
     X_train, X_test = _standardise(X[normals[:n_train]], X[test])
     return X_train, X_test, y[test]
-
-
-def _check_scores(y_true, scores):
-    y_true = column_or_1d(y_true)
-    scores = column_or_1d(scores).astype(np.float64)
-    if len(y_true) != len(scores):
-        raise ValueError(f"y_true has {len(y_true)} labels but there are {len(scores)} scores.")
-    if not np.all(np.isin(y_true, (0, 1))):
-        raise ValueError(
-            f"y_true must hold 1 (anomaly) and 0 (normal); got {np.unique(y_true)[:10].tolist()}."
-        )
-    if not np.all(np.isfinite(scores)):
-        raise ValueError("The scores contain NaN or infinite values.")
-    return y_true.astype(np.int64), scores
-
-
-@validate_params(
-    {"y_true": ["array-like"], "scores": ["array-like"],
-     "percentile": [Interval(numbers.Real, 0, 100, closed="neither")]},
-    prefer_skip_nested_validation=True,
-)
-def drocc_f1_score(y_true, scores, *, percentile=20.0):
-    """F1 of the *normal* class with "normal" above a percentile of the test scores.
-
-    The metric of the DROCC authors' code (``drocc_trainer.py``): the
-    threshold is the ``percentile``-th percentile of all test scores,
-    samples scoring at or above it are predicted normal, and F1 is computed
-    with the normal class as the positive one.
-
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        1 anomaly, 0 normal.
-    scores : array-like of shape (n_samples,)
-        Normality scores (higher = more normal, as ``score_samples``).
-    percentile : float in (0, 100), default=20
-        Percentile of the test scores below which samples are called anomalous.
-
-    Returns
-    -------
-    f1 : float
-
-    Examples
-    --------
-    >>> from skdeepad.datasets import drocc_f1_score
-    >>> drocc_f1_score([0, 0, 0, 0, 1], [5, 4, 3, 2, 1])
-    1.0
-    """
-    y_true, scores = _check_scores(y_true, scores)
-    predicted_normal = scores >= np.percentile(scores, percentile)
-    return float(f1_score(y_true == 0, predicted_normal))
-
-
-@validate_params(
-    {"y_true": ["array-like"], "scores": ["array-like"]},
-    prefer_skip_nested_validation=True,
-)
-def anomaly_ratio_f1_score(y_true, scores):
-    """F1 of the *anomaly* class, flagging as many samples as there are anomalies.
-
-    The metric of DAGMM and GOAD: with ``k`` anomalies among the test
-    samples, the ``k`` lowest-scoring samples are predicted anomalous (the
-    threshold is the anomaly ratio's percentile), and F1 is that of the
-    anomaly class.  Precision, recall and F1 then coincide.
-
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        1 anomaly, 0 normal.
-    scores : array-like of shape (n_samples,)
-        Normality scores (higher = more normal).
-
-    Returns
-    -------
-    f1 : float
-
-    Examples
-    --------
-    >>> from skdeepad.datasets import anomaly_ratio_f1_score
-    >>> anomaly_ratio_f1_score([0, 0, 0, 1, 1], [5, 4, 1, 3, 0])
-    0.5
-    """
-    y_true, scores = _check_scores(y_true, scores)
-    k = int(y_true.sum())
-    flagged = np.zeros(len(scores), dtype=bool)
-    flagged[np.argsort(scores, kind="stable")[:k]] = True
-    return float(f1_score(y_true == 1, flagged))
 
 
 def _n_samples_constraint():

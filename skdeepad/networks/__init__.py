@@ -1,6 +1,9 @@
 """Torch modules used by the detectors, and the rules that pick a default one.
 
-Only :mod:`torch` modules live here; estimators build them at fit time.
+Only :mod:`torch` modules live here; estimators build them at fit time.  This
+package imports nothing from the estimators or their training loop
+(``tests/test_layering.py`` checks it); training a backbone is done by
+:func:`skdeepad.pretraining.pretrain_classifier`.
 """
 
 import math
@@ -15,12 +18,11 @@ from ._ama_nets import (
     AMAMLPGenerator,
     make_ama_networks,
 )
-from ._autoencoder import EncoderDecoder
+from ._autoencoder import EncoderDecoder, reconstruction_error
 from ._drocc_nets import DROCCLSTM, DROCCMLP, DROCCLeNet, make_drocc_network
 from ._kd_resnet import KDResNet, KDResNetDecoder
 from ._lenet import LeNetCIFAR, LeNetCIFARDecoder, LeNetMNIST, LeNetMNISTDecoder
 from ._mlp import MLP, MLPDecoder, glorot_init
-from ._pretrain import pretrain_classifier
 from ._resnet import ResNet26, he_init
 
 __all__ = [
@@ -28,7 +30,6 @@ __all__ = [
     "ResidualAdapter",
     "add_residual_adapters",
     "he_init",
-    "pretrain_classifier",
     "sparsemax",
     "AMAConvCritic",
     "AMAConvEncoder",
@@ -38,6 +39,7 @@ __all__ = [
     "AMAMLPGenerator",
     "make_ama_networks",
     "EncoderDecoder",
+    "reconstruction_error",
     "MLP",
     "MLPDecoder",
     "LeNetMNIST",

@@ -1,8 +1,13 @@
-"""An encoder and a decoder composed into one module."""
+"""An encoder and a decoder composed into one module, and its reconstruction error."""
 
 from torch import nn
 
-__all__ = ["EncoderDecoder"]
+__all__ = ["EncoderDecoder", "reconstruction_error"]
+
+
+def reconstruction_error(x_hat, x):
+    """Per-sample mean squared error: an autoencoder's loss and anomaly score."""
+    return ((x_hat - x) ** 2).flatten(1).mean(dim=1)
 
 
 class EncoderDecoder(nn.Module):

@@ -9,7 +9,8 @@ downsampling block has no parameters: 2x2 average pooling, then zero channels
 appended to double the width.
 
 ``forward`` returns the pooled features; the classifier or anomaly head is
-added by whoever uses the body (:func:`pretrain_classifier`, :class:`ADRA`).
+added by whoever uses the body
+(:func:`~skdeepad.pretraining.pretrain_classifier`, :class:`~skdeepad.ADRA`).
 """
 
 import math
@@ -158,7 +159,7 @@ class ResNet26(nn.Module):
 
         ``in_channels`` and ``widths`` are read from the weight shapes, so a
         state dict saved from any ResNet26 (e.g. after
-        :func:`pretrain_classifier`) rebuilds the same network.
+        :func:`~skdeepad.pretraining.pretrain_classifier`) rebuilds the same network.
         """
         try:
             in_channels = state_dict["conv1.weight"].shape[1]

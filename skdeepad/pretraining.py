@@ -4,6 +4,10 @@ ADRA's premise is a network pretrained on a large labeled task (ImageNet in
 the paper).  :func:`pretrain_classifier` provides the offline stand-in: it
 trains a network with a temporary linear classifier on any labeled images and
 returns the network without that classifier.
+
+It trains with the package's training loop, so it lives here rather than in
+:mod:`skdeepad.networks`, which holds only the :mod:`torch` modules and
+imports nothing from the estimators or their training loop.
 """
 
 import copy
@@ -13,7 +17,8 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
-from .._train import gradient_step, make_optimizer, train_loop
+from ._train import gradient_step, make_optimizer, train_loop
+from .base import _seeded, resolve_device
 
 __all__ = ["pretrain_classifier"]
 
@@ -40,8 +45,8 @@ def pretrain_classifier(network, X, y, *, epochs=30, batch_size=128, lr=0.1, mom
     Parameters
     ----------
     network : torch.nn.Module
-        The body to pretrain, e.g. :class:`ResNet26`.  It is not modified: a
-        trained copy is returned.
+        The body to pretrain, e.g. :class:`~skdeepad.networks.ResNet26`.  It
+        is not modified: a trained copy is returned.
     X : array-like of shape (n_samples, channels, height, width)
         Labeled auxiliary images (any float range; the same scaling should
         be used later for the anomaly detection data).
@@ -74,18 +79,21 @@ def pretrain_classifier(network, X, y, *, epochs=30, batch_size=128, lr=0.1, mom
         ``pretrain_history_`` (per-epoch loss) and ``pretrain_accuracy_``
         (training accuracy) attached.
 
+    See Also
+    --------
+    skdeepad.ADRA : Adapts such a pretrained backbone to anomaly detection.
+
     Examples
     --------
     >>> import numpy as np
-    >>> from skdeepad.networks import ResNet26, pretrain_classifier
+    >>> from skdeepad.networks import ResNet26
+    >>> from skdeepad.pretraining import pretrain_classifier
     >>> rng = np.random.RandomState(0)
     >>> X = rng.rand(40, 1, 8, 8).astype(np.float32); y = np.arange(40) % 2
     >>> net = pretrain_classifier(ResNet26(1, (4, 4, 8)), X, y, epochs=1, random_state=0)
     >>> net(torch.as_tensor(X[:3])).shape
     torch.Size([3, 8])
     """
-    from ..base import _seeded, resolve_device
-
     if not isinstance(network, torch.nn.Module):
         raise TypeError(f"network must be a torch.nn.Module; got {type(network).__name__}.")
     X = check_array(np.asarray(X), allow_nd=True, dtype=np.float32, ensure_min_samples=2)
