@@ -153,6 +153,8 @@ def _gaussian(Z, rcond=1e-6):
 def teacher_features(detector, X, *, rep="head"):
     """The frozen teacher's representation of ``X`` in a knowledge-distillation detector.
 
+    Diagnostic of the paper [1]_.
+
     Parameters
     ----------
     detector : fitted :class:`~skdeepad.KDStudentTeacher`
@@ -173,11 +175,13 @@ def teacher_features(detector, X, *, rep="head"):
     ------
     TypeError
         If ``detector`` is not a :class:`~skdeepad.KDStudentTeacher`.
+
     References
     ----------
     .. [1] Mai, K. T., Davies, T., Griffin, L. D. "Brittle Features May Help
        Anomaly Detection." Women in Computer Vision Workshop at CVPR 2021,
        arXiv:2104.10453.
+
     Examples
     --------
     >>> import numpy as np
@@ -195,6 +199,8 @@ def teacher_features(detector, X, *, rep="head"):
 
 def mahalanobis_score(detector, X_train, X, *, kind="full", rep="head"):
     """The paper's secondary detectors on a frozen teacher's representation.
+
+    Diagnostic of the paper [1]_.
 
     The Gaussian of the representation is fitted to ``X_train`` -- the
     normal training data in the paper ("we computed the mean and covariance
@@ -234,11 +240,13 @@ def mahalanobis_score(detector, X_train, X, *, kind="full", rep="head"):
     ------
     TypeError
         If ``detector`` is not a :class:`~skdeepad.KDStudentTeacher`.
+
     References
     ----------
     .. [1] Mai, K. T., Davies, T., Griffin, L. D. "Brittle Features May Help
        Anomaly Detection." Women in Computer Vision Workshop at CVPR 2021,
        arXiv:2104.10453.
+
     Examples
     --------
     >>> import numpy as np
@@ -272,6 +280,8 @@ def mahalanobis_score(detector, X_train, X, *, kind="full", rep="head"):
 def brittleness(detector, X, *, through_teacher=False):
     """Eq. 2 of the paper: mean input-gradient norm of the distillation loss over its spread.
 
+    Diagnostic of the paper [1]_.
+
     ``E_x ||d L(x) / d x||_2 / tr(Sigma)``, with ``L(x)`` the student-teacher
     MSE of sample ``x`` and ``Sigma`` the covariance of the error vectors
     ``f(x) - h(x)`` over ``X`` (the normal training data in the paper).
@@ -298,11 +308,13 @@ def brittleness(detector, X, *, through_teacher=False):
     ------
     TypeError
         If ``detector`` is not a :class:`~skdeepad.KDStudentTeacher`.
+
     References
     ----------
     .. [1] Mai, K. T., Davies, T., Griffin, L. D. "Brittle Features May Help
        Anomaly Detection." Women in Computer Vision Workshop at CVPR 2021,
        arXiv:2104.10453.
+
     Examples
     --------
     >>> import numpy as np
@@ -346,6 +358,8 @@ def brittleness(detector, X, *, through_teacher=False):
 def linear_probe_score(detector, X_train, y_train, X_test, y_test, *, rep="pooled", C=1.0):
     """Accuracy of a linear classifier on a frozen teacher's representation.
 
+    Diagnostic of the paper [1]_.
+
     The "Classification Acc." column of the paper: the pretrained network
     is frozen and only a linear head is trained (Sec. 3.3).  Here the head
     is a multinomial logistic regression on standardised features, fitted
@@ -376,11 +390,13 @@ def linear_probe_score(detector, X_train, y_train, X_test, y_test, *, rep="poole
     ------
     TypeError
         If ``detector`` is not a :class:`~skdeepad.KDStudentTeacher`.
+
     References
     ----------
     .. [1] Mai, K. T., Davies, T., Griffin, L. D. "Brittle Features May Help
        Anomaly Detection." Women in Computer Vision Workshop at CVPR 2021,
        arXiv:2104.10453.
+
     Examples
     --------
     >>> import numpy as np
@@ -405,6 +421,8 @@ def linear_probe_score(detector, X_train, y_train, X_test, y_test, *, rep="poole
 
 def reconstruction_error(detector, X):
     """Pixel reconstruction error of a fitted :class:`~skdeepad.AMA`.
+
+    Diagnostic of the paper [1]_.
 
     AMA has no pixel loss and does not score with this error: its score is
     the critic-feature distance R (Eq. 5, :meth:`~skdeepad.AMA.r_score`)
