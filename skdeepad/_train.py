@@ -317,7 +317,8 @@ def train_loop(
     # Shuffling the whole data set once per epoch saves a gather per batch
     # (~15 % of an epoch for small MLPs); above this size it would double the
     # memory held, so large data (images) are gathered batch by batch.
-    gather_once = sum(t.element_size() * t.numel() for t in data) <= _GATHER_ONCE_BYTES
+    row_bytes = sum(t.element_size() * t[:1].numel() for t in data)
+    gather_once = n * row_bytes <= _GATHER_ONCE_BYTES
     loop = Loop(modules, epochs, desc)
     history = loop.history
     callbacks = ([_EpochEnd(on_epoch_end)] if on_epoch_end is not None else []) + (
@@ -345,7 +346,12 @@ def train_loop(
             n = perm.shape[-1]
             slices = batch_slices(n, batch_size)
             sizes = torch.tensor([b - a for a, b in slices], dtype=torch.float32, device=device)
-        if perm.dim() == 2:  # stacked models: one order per model, one copy of the data
+        if perm.dim() == 2 and perm.numel() * row_bytes <= _GATHER_ONCE_BYTES:
+            # Stacked models, each with its own order: one gather of every
+            # model's epoch, then (K, b, ...) views of it.
+            shuffled = _gather_stacked(data, perm)
+            batches = (tuple(t[:, a:b] for t in shuffled) for a, b in slices)
+        elif perm.dim() == 2:  # stacked models on large data: one gather per batch
             batches = (_gather_stacked(data, perm[:, a:b]) for a, b in slices)
         elif gather_once:  # one gather per epoch, then free contiguous views
             shuffled = tuple(t[perm] for t in data)
