@@ -40,7 +40,11 @@ Randomness.  Each member draws exactly what its lone fit draws, in the same
 order: its ``random_state`` gives the seed of its fit, under which its
 validation split is drawn and its networks are built; the state of torch's
 generator after that becomes the member's own :class:`torch.Generator`,
-which draws its batch orders and the method's random numbers.
+which draws its batch orders and the method's random numbers (on the
+GPU for CUDA, on the CPU for any other device).  Only the split and the
+building touch torch's global generator, under the package's lock; training
+draws from the members' own generators, so fits running in threads train
+side by side and still give the results of sequential fits.
 
 Optimisation.  Adam, AdamW, SGD and RMSprop act elementwise, so one optimizer
 over a ``(K, out, in)`` tensor is ``K`` optimizers over its slices.  Members
@@ -544,23 +548,28 @@ class Stack:
         return built
 
     def _generator_list(self):
-        """Each member's generator, continuing its stream where its lone fit continues."""
+        """Each member's generator, continuing its stream where its lone fit continues.
+
+        On CUDA the generator lives on the GPU; on any other device (the CPU,
+        MPS) it is a CPU generator whose draws are moved to the device.
+        """
         if self._generators is None:
             self._generators = []
             for cpu, cuda in self._rng:
-                g = torch.Generator(device=self.device)
-                g.set_state(cuda if self.device.type == "cuda" else cpu)
+                on_cuda = self.device.type == "cuda"
+                g = torch.Generator(device=self.device if on_cuda else "cpu")
+                g.set_state(cuda if on_cuda else cpu)
                 self._generators.append(g)
         return self._generators
 
     def randn(self, shape):
         """A ``(K,) + shape`` draw of standard normals, one per member's generator."""
-        return torch.stack([torch.randn(shape, device=self.device, generator=g)
+        return torch.stack([torch.randn(shape, device=g.device, generator=g).to(self.device)
                             for g in self._generator_list()])
 
     def rand(self, shape):
         """A ``(K,) + shape`` draw of uniforms on [0, 1), one per member's generator."""
-        return torch.stack([torch.rand(shape, device=self.device, generator=g)
+        return torch.stack([torch.rand(shape, device=g.device, generator=g).to(self.device)
                             for g in self._generator_list()])
 
     # ------------------------------------------------------ training
@@ -645,13 +654,13 @@ class Stack:
         ``(n,)`` for one member, ``(K, n)`` for several (shifted by ``offsets`` when
         the members' rows lie one after another)."""
         generators = self._generator_list()
-        weights = weights or [None] * self.K
-        device = self.device
+        weights = [None if w is None else w.to(g.device)
+                   for g, w in zip(generators, weights or [None] * self.K)]
 
         def draw(epoch):
-            index = [torch.randperm(n, device=device, generator=g) if w is None
-                     else torch.multinomial(w, n, replacement=True, generator=g)
-                     for g, w in zip(generators, weights)]
+            index = [(torch.randperm(n, device=g.device, generator=g) if w is None
+                      else torch.multinomial(w, n, replacement=True, generator=g)
+                      ).to(self.device) for g, w in zip(generators, weights)]
             if self.K == 1:
                 return index[0]
             index = torch.stack(index)
