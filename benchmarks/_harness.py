@@ -202,26 +202,36 @@ def environment_line(stored=None):
     return stored if stored else environment()
 
 
-def recorded_environment(stem):
+def recorded_environment(stem, prefix="Environment: ", markdown_first=False):
     """The environment line of the run behind ``results/<stem>``, or None.
 
     The ``"environment"`` entry of ``results/<stem>.json`` if it has one,
-    else the last ``Environment: ...`` line of ``results/<stem>.md`` (for
-    results files whose JSON does not record it).  For rewriting a table
-    from stored results without claiming a new run.
+    else the last line of ``results/<stem>.md`` (before the notes) that
+    starts with ``prefix`` (for results files whose JSON does not record
+    it).  ``markdown_first=True`` looks in the markdown first: for a file
+    whose table was written later than its JSON, so that rewriting it
+    gives back the same line.  For rewriting a table from stored results
+    without claiming a new run.
     """
-    path = RESULTS / f"{stem}.json"
-    if path.exists():
-        stored = json.loads(path.read_text())
-        if isinstance(stored, dict) and isinstance(stored.get("environment"), str):
-            return stored["environment"]
-    path = RESULTS / f"{stem}.md"
-    if path.exists():
-        text = path.read_text().split(NOTES_MARKER, 1)[0]
-        lines = [line for line in text.splitlines() if line.startswith("Environment: ")]
-        if lines:
-            return lines[-1][len("Environment: "):]
-    return None
+    def from_json():
+        path = RESULTS / f"{stem}.json"
+        if path.exists():
+            stored = json.loads(path.read_text())
+            if isinstance(stored, dict) and isinstance(stored.get("environment"), str):
+                return stored["environment"]
+        return None
+
+    def from_markdown():
+        path = RESULTS / f"{stem}.md"
+        if path.exists():
+            text = path.read_text().split(NOTES_MARKER, 1)[0]
+            lines = [line for line in text.splitlines() if line.startswith(prefix)]
+            if lines:
+                return lines[-1][len(prefix):]
+        return None
+
+    first, second = (from_markdown, from_json) if markdown_first else (from_json, from_markdown)
+    return first() or second()
 
 
 def read_json(stem):

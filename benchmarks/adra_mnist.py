@@ -42,7 +42,6 @@ Writes ``benchmarks/results/adra_mnist.{json,md,png}``.
 """
 
 import argparse
-import json
 import math
 import pathlib
 import time
@@ -58,12 +57,16 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.svm import OneClassSVM
 
 from skdeepad import ADRA
-from skdeepad._benchmark import environment, write_report
 from skdeepad.datasets import load_mnist_test, make_outlier_corpus
 from skdeepad.networks import ResNet26
 from skdeepad.pretraining import pretrain_classifier
 
-RESULTS = pathlib.Path(__file__).parent / "results"
+if __package__:  # python -m benchmarks.adra_mnist
+    from ._harness import (RESULTS, environment_line, markdown_table, read_json, write_json,
+                           write_markdown)
+else:  # python benchmarks/adra_mnist.py: Python puts benchmarks/ on the import path
+    from _harness import (RESULTS, environment_line, markdown_table, read_json, write_json,
+                          write_markdown)
 
 #: Table 1 of the paper (CIFAR-10 one-vs-rest, mean AUC %); TF and L2-SP are
 #: not in Table 1 (only in the hold-one-out Table 2, in average precision).
@@ -169,7 +172,7 @@ def run(args):
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", category=UserWarning, module="sklearn")
     out = RESULTS / f"{args.output}.json"
-    done = json.loads(out.read_text()) if (args.resume and out.exists()) else None
+    done = read_json(args.output) if (args.resume and out.exists()) else None
     cache = pathlib.Path(args.cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     widths = tuple(args.widths)
@@ -195,7 +198,7 @@ def run(args):
     corpora = {"full": full, "crops": crops}
 
     record = done or {
-        "environment": environment(),
+        "environment": environment_line(),
         "settings": {k: v for k, v in vars(args).items()
                      if k not in ("report", "resume", "merge")},
         "pretrain_train_accuracy": pre_acc,
@@ -214,12 +217,12 @@ def run(args):
                                        "auc": auc, "seconds": secs})
                 print(f"seed {seed} digit {digit} {arm:28s} AUC {auc:5.1f}  ({secs:.0f} s)",
                       flush=True)
-                out.write_text(json.dumps(record, indent=1))
+                write_json(args.output, record)
     return record
 
 
 def report(output):
-    record = json.loads((RESULTS / f"{output}.json").read_text())
+    record = read_json(output)
     runs = record["runs"]
     arms = [a for a in ARMS if any(r["arm"] == a for r in runs)]
     # only (digit, seed) pairs on which every arm finished, so means compare like with like
@@ -261,17 +264,15 @@ def report(output):
         "",
         "AUC (%), mean over seeds:",
         "",
-        "| digit | " + " | ".join(arms) + " |",
-        "|---|" + "---|" * len(arms),
     ]
-    for d in digits:
-        lines.append(f"| {d} | " + " | ".join(f"{auc(a, d):.1f}" for a in arms) + " |")
-    lines.append("| **mean** | " + " | ".join(f"**{auc(a):.1f}**" for a in arms) + " |")
     paper = {**{a: f"{v}" for a, v in PAPER_TABLE1.items()}}
-    lines.append("| paper, CIFAR-10 Table 1 (AUC) | "
-                 + " | ".join(paper.get(a, "–") for a in arms) + " |")
-    lines.append("| paper, CIFAR-10 hold-one-out Table 2 (AP, not AUC) | "
-                 + " | ".join(str(PAPER_TABLE2_AP.get(a, "–")) for a in arms) + " |")
+    lines += markdown_table(
+        ["digit", *arms],
+        [[d] + [f"{auc(a, d):.1f}" for a in arms] for d in digits]
+        + [["**mean**"] + [f"**{auc(a):.1f}**" for a in arms],
+           ["paper, CIFAR-10 Table 1 (AUC)"] + [paper.get(a, "–") for a in arms],
+           ["paper, CIFAR-10 hold-one-out Table 2 (AP, not AUC)"]
+           + [PAPER_TABLE2_AP.get(a, "–") for a in arms]])
     means = {a: auc(a) for a in arms}
 
     def wins(a, b):
@@ -290,7 +291,7 @@ def report(output):
         path = RESULTS / f"{output}{suffix}.json"
         if not path.exists():
             continue
-        other = json.loads(path.read_text())
+        other = read_json(f"{output}{suffix}")
         pairs = {(r["digit"], r["seed"]) for r in other["runs"]}
         var_arms = [a for a in ARMS if any(r["arm"] == a for r in other["runs"])]
 
@@ -302,15 +303,14 @@ def report(output):
         lines += ["", f"{text} Mean AUC (%) on the (digit, seed) pairs of that run "
                   f"(`{output}{suffix}.json`; digits {sorted({d for d, _ in pairs})}, "
                   f"seeds {sorted({sd for _, sd in pairs})}), beside the main run on the same "
-                  "pairs:", "", "| run | " + " | ".join(var_arms) + " |",
-                  "|---|" + "---|" * len(var_arms),
-                  f"| main ({s['epochs']} epochs, load_digits) | "
-                  + " | ".join(mean_on(runs, a) for a in var_arms) + " |",
-                  f"| {label} | " + " | ".join(mean_on(other["runs"], a) for a in var_arms)
-                  + " |"]
+                  "pairs:", ""]
+        lines += markdown_table(
+            ["run", *var_arms],
+            [[f"main ({s['epochs']} epochs, load_digits)"] + [mean_on(runs, a) for a in var_arms],
+             [label] + [mean_on(other["runs"], a) for a in var_arms]])
     ema = RESULTS / f"{output}_ema_bn.json"
     if ema.exists():  # the first run, stopped early: the code's moving-average BN statistics
-        old = json.loads(ema.read_text())["runs"]
+        old = read_json(f"{output}_ema_bn")["runs"]
         old_digits = sorted({r["digit"] for r in old})
         old_arms = [a for a in arms if any(r["arm"] == a for r in old)]
 
@@ -320,14 +320,13 @@ def report(output):
 
         lines += ["", "Same protocol with `recalibrate_bn=False` (BatchNorm moving averages "
                   "from training, as in the authors' code; test sample of 900 other digits), "
-                  "from a first run stopped after these digits:", "",
-                  "| digit | " + " | ".join(old_arms) + " |", "|---|" + "---|" * len(old_arms)]
-        for d in old_digits:
-            lines.append(f"| {d} | " + " | ".join(old_auc(a, d) for a in old_arms) + " |")
+                  "from a first run stopped after these digits:", ""]
+        lines += markdown_table(["digit", *old_arms],
+                                [[d] + [old_auc(a, d) for a in old_arms] for d in old_digits])
     secs = {a: np.mean([r["seconds"] for r in runs if r["arm"] == a]) for a in arms}
     lines += ["", "Mean seconds per fit+score (one CPU thread, shared machine): "
               + ", ".join(f"{a} {v:.0f}" for a, v in secs.items())]
-    write_report(RESULTS / f"{output}.md", "\n".join(lines) + "\n")
+    write_markdown(output, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
     try:
@@ -380,18 +379,19 @@ def main():
     parser.add_argument("--cache-dir", default="/tmp/skdeepad_adra_cache")
     parser.add_argument("--output", default="adra_mnist")
     parser.add_argument("--resume", action="store_true", help="keep runs already in the JSON")
-    parser.add_argument("--report", action="store_true", help="only rebuild md/png from the JSON")
+    parser.add_argument("--report", action="store_true",
+                        help="only rebuild md/png from the JSON (keeps the JSON and its "
+                             "environment line)")
     args = parser.parse_args()
     if not args.report:
         run(args)
     if args.merge:  # runs of the same protocol written by parallel processes
-        path = RESULTS / f"{args.output}.json"
-        record = json.loads(path.read_text())
+        record = read_json(args.output)
         for name in args.merge:
-            extra = json.loads((RESULTS / f"{name}.json").read_text())["runs"]
+            extra = read_json(name)["runs"]
             keys = {(r["arm"], r["digit"], r["seed"]) for r in record["runs"]}
             record["runs"] += [r for r in extra if (r["arm"], r["digit"], r["seed"]) not in keys]
-        path.write_text(json.dumps(record, indent=1))
+        write_json(args.output, record)
     report(args.output)
 
 

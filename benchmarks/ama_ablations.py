@@ -32,13 +32,17 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from skdeepad import AMA, AutoEncoder
-from skdeepad._benchmark import environment, shallow_normality, write_report
+from skdeepad._benchmark import shallow_normality
 from skdeepad.networks import AMAConvEncoder, AMAConvGenerator, EncoderDecoder
 
 if __package__:  # python -m benchmarks.ama_ablations
-    from .ama_mnist import AMA_MINI, RESULTS, ama_scores, load_data, one_vs_rest_split
+    from ._harness import (RESULTS, environment_line, markdown_table, read_json, write_json,
+                           write_markdown)
+    from .ama_mnist import AMA_MINI, ama_scores, load_data, one_vs_rest_split
 else:  # python benchmarks/ama_ablations.py: Python puts benchmarks/ on the import path
-    from ama_mnist import AMA_MINI, RESULTS, ama_scores, load_data, one_vs_rest_split
+    from _harness import (RESULTS, environment_line, markdown_table, read_json, write_json,
+                          write_markdown)
+    from ama_mnist import AMA_MINI, ama_scores, load_data, one_vs_rest_split
 
 VARIANTS = {
     "AMA (full)": {},
@@ -146,14 +150,15 @@ def plot(table, digits_list, path):
     fig.savefig(path, dpi=120)
 
 
-def to_markdown(table, digits_list, seeds, n_anomalies):
+def to_markdown(table, digits_list, seeds, n_anomalies, env=None):
+    """The report; ``env``: the environment line (default: this process's)."""
     header = ["variant", "score", *[f"digit {d}" for d in digits_list], "mean"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for key, t in table.items():
+    rows = []
+    for key, t in table.items():  # key "variant|score" fills two columns
         cells = [key] + [f"{t['per_digit'][d][0]:.3f} ± {t['per_digit'][d][1]:.3f}"
                          if d in t["per_digit"] else "n/a" for d in digits_list]
         cells += [f"{t['mean']:.3f}"]
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append(cells)
     return "\n".join([
         "# AMA ablations on the MNIST miniature (not the paper's setting)",
         "",
@@ -165,11 +170,11 @@ def to_markdown(table, digits_list, seeds, n_anomalies):
         "IsolationForest and OC-SVM (gamma='scale', nu=0.1) on the raw pixels of the same "
         "splits stand beside them (taken from `ama_mnist.json`, same digits and seeds).",
         "",
-        *lines,
+        *markdown_table(header, rows),
         "",
         "![ablations](ama_ablations.png)",
         "",
-        environment(),
+        environment_line(env),
     ])
 
 
@@ -179,8 +184,8 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--n-anomalies", type=int, default=1000)
     parser.add_argument("--report-only", action="store_true",
-                        help="rewrite the report from the cached rows "
-                             "(of an interrupted run if any)")
+                        help="rewrite the report from the cached rows (of an interrupted run "
+                             "if any; otherwise the JSON and its environment line are kept)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the variants of the existing JSON and reuse the full AMA "
                              "of ama_mnist.json; run the rest")
@@ -188,25 +193,30 @@ def main(argv=None):
     torch.set_num_threads(1)
     RESULTS.mkdir(exist_ok=True)
     partial = RESULTS / "ama_ablations.partial.json"
+    env = None  # this process's environment line: a new JSON is written
     if args.report_only:
-        rows = (json.loads(partial.read_text()) if partial.exists()  # an interrupted run
-                else json.loads((RESULTS / "ama_ablations.json").read_text())["rows"])
+        if partial.exists():  # an interrupted run: its rows become the JSON
+            rows = json.loads(partial.read_text())
+        else:  # only the md and png are rewritten, with the stored run's environment line
+            stored = read_json("ama_ablations")
+            rows, env = stored["rows"], stored["environment"]
         seeds = sorted({r["seed"] for r in rows})
         args.digits = sorted({r["digit"] for r in rows})
     else:
         seeds = list(range(args.seeds))
         kept, full = [], []
         if args.resume:
-            kept = json.loads((RESULTS / "ama_ablations.json").read_text())["rows"]
-            full = json.loads((RESULTS / "ama_mnist.json").read_text())["rows"]
+            kept = read_json("ama_ablations")["rows"]
+            full = read_json("ama_mnist")["rows"]
         rows = run(args.digits, seeds, args.n_anomalies, partial, kept, full)
     table = summarise(rows, args.digits)
-    (RESULTS / "ama_ablations.json").write_text(json.dumps(
-        {"environment": environment(), "rows": rows, "table": table}, indent=1))
-    partial.unlink(missing_ok=True)  # the final JSON holds every row now
+    if env is None:
+        env = environment_line()
+        write_json("ama_ablations", {"environment": env, "rows": rows, "table": table})
+        partial.unlink(missing_ok=True)  # the final JSON holds every row now
     plot(table, args.digits, RESULTS / "ama_ablations.png")
-    md = to_markdown(table, args.digits, seeds, args.n_anomalies)
-    write_report(RESULTS / "ama_ablations.md", md + "\n")
+    md = to_markdown(table, args.digits, seeds, args.n_anomalies, env)
+    write_markdown("ama_ablations", md + "\n")
     print(md)
 
 

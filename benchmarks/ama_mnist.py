@@ -38,7 +38,6 @@ Writes ``benchmarks/results/ama_mnist.{md,json}``.
 
 import argparse
 import json
-import pathlib
 import time
 
 import numpy as np
@@ -50,11 +49,15 @@ from sklearn.svm import OneClassSVM
 
 from skdeepad import AMA, DeepSAD
 from skdeepad._ama import gaussian_log_density
-from skdeepad._benchmark import environment, write_report
 from skdeepad.datasets import load_mnist_test
 from skdeepad.inspection import reconstruction_error
 
-RESULTS = pathlib.Path(__file__).parent / "results"
+if __package__:  # python -m benchmarks.ama_mnist
+    from ._harness import (RESULTS, environment_line, markdown_table, read_json, write_json,
+                           write_markdown)
+else:  # python benchmarks/ama_mnist.py: Python puts benchmarks/ on the import path
+    from _harness import (RESULTS, environment_line, markdown_table, read_json, write_json,
+                          write_markdown)
 
 #: The paper's Table 2, MNIST row (AMA and Deep SVDD as the paper reports them).
 PAPER = {
@@ -162,9 +165,10 @@ METHODS = ["AMA A-score", "AMA R-score", "AMA pixel L1", "Deep SAD (no labels) =
            "OC-SVM", "IsolationForest", "PCA rec. error"]
 
 
-def to_markdown(rows, digits_list, seeds, n_anomalies):
+def to_markdown(rows, digits_list, seeds, n_anomalies, env=None):
+    """The report; ``env``: the environment line (default: this process's)."""
     header = ["digit", "seeds", "AMA (paper)", *METHODS, "Deep SVDD (paper)"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    table = []
     means = {m: [] for m in METHODS}
     for d in digits_list:
         cells = [str(d), str(sum(r["digit"] == d for r in rows)), f"{PAPER['AMA'][d]:.3f}"]
@@ -176,11 +180,11 @@ def to_markdown(rows, digits_list, seeds, n_anomalies):
             else:
                 cells.append("n/a")
         cells.append(f"{PAPER['Deep SVDD'][d]:.3f}")
-        lines.append("| " + " | ".join(cells) + " |")
+        table.append(cells)
     cells = ["mean", "", f"{np.mean([PAPER['AMA'][d] for d in digits_list]):.3f}"]
     cells += [f"**{np.mean(means[m]):.3f}**" if means[m] else "n/a" for m in METHODS]
     cells.append(f"{np.mean([PAPER['Deep SVDD'][d] for d in digits_list]):.3f}")
-    lines.append("| " + " | ".join(cells) + " |")
+    table.append(cells)
     fit = [r["ama_fit_s"] for r in rows]
     spe = [r["ama_s_per_epoch"] for r in rows]
     return "\n".join([
@@ -205,14 +209,14 @@ def to_markdown(rows, digits_list, seeds, n_anomalies):
         "epochs, batch 64. OC-SVM: gamma='scale', nu=0.1. PCA: components explaining 90 % "
         "of the variance. All on [0, 1] pixels; AMA on [-1, 1].",
         "",
-        *lines,
+        *markdown_table(header, table),
         "",
         f"AMA fit time (CPU, 1 thread, on a machine shared with other jobs, so only a "
         f"rough guide; `ama_speed.md` measures speed): median {np.median(fit):.1f} s per "
         f"fit, {np.median(spe):.2f} s per epoch (about {rows[0]['n_train']} images, "
         "batch 64, n_critic = 2). No GPU was available to this run.",
         "",
-        environment(),
+        environment_line(env),
     ])
 
 
@@ -223,30 +227,34 @@ def main(argv=None):
     parser.add_argument("--n-anomalies", type=int, default=1000)
     parser.add_argument("--output", default="ama_mnist")
     parser.add_argument("--report-only", action="store_true",
-                        help="rewrite the report from the cached rows "
-                             "(of an interrupted run if any)")
+                        help="rewrite the report from the cached rows (of an interrupted run "
+                             "if any; otherwise the JSON and its environment line are kept)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the (digit, seed) rows of the existing JSON, run the rest")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     RESULTS.mkdir(exist_ok=True)
     partial = RESULTS / f"{args.output}.partial.json"
+    env = None  # this process's environment line: a new JSON is written
     if args.report_only:
-        rows = (json.loads(partial.read_text()) if partial.exists()  # an interrupted run
-                else json.loads((RESULTS / f"{args.output}.json").read_text())["rows"])
+        if partial.exists():  # an interrupted run: its rows become the JSON
+            rows = json.loads(partial.read_text())
+        else:  # only the md is rewritten, with the stored run's environment line
+            stored = read_json(args.output)
+            rows, env = stored["rows"], stored["environment"]
         seeds = sorted({r["seed"] for r in rows})
         args.digits = sorted({r["digit"] for r in rows})
     else:
         seeds = list(range(args.seeds))
-        previous = RESULTS / f"{args.output}.json"
-        kept = json.loads(previous.read_text())["rows"] if args.resume else []
+        kept = read_json(args.output)["rows"] if args.resume else []
         rows = run(args.digits, seeds, args.n_anomalies, partial=partial, rows=kept)
-    (RESULTS / f"{args.output}.json").write_text(json.dumps(
-        {"environment": environment(), "ama_settings": {k: v for k, v in AMA_MINI.items()},
-         "rows": rows}, indent=1, default=str))
-    partial.unlink(missing_ok=True)  # the final JSON holds every row now
-    md = to_markdown(rows, args.digits, seeds, args.n_anomalies)
-    write_report(RESULTS / f"{args.output}.md", md + "\n")
+    if env is None:
+        env = environment_line()
+        write_json(args.output, {"environment": env, "ama_settings": dict(AMA_MINI),
+                                 "rows": rows})
+        partial.unlink(missing_ok=True)  # the final JSON holds every row now
+    md = to_markdown(rows, args.digits, seeds, args.n_anomalies, env)
+    write_markdown(args.output, md + "\n")
     print(md)
 
 

@@ -33,14 +33,18 @@ Writes ``benchmarks/results/conformal.md``, ``.json`` and ``conformal.png``.
 """
 
 import argparse
-import json
-import pathlib
 import time
 import warnings
 
 import numpy as np
 
-RESULTS = pathlib.Path(__file__).parent / "results"
+if __package__:  # python -m benchmarks.conformal
+    from ._harness import (RESULTS, environment_line, markdown_table, read_json,
+                           recorded_environment, write_json, write_markdown)
+else:  # python benchmarks/conformal.py: Python puts benchmarks/ on the import path
+    from _harness import (RESULTS, environment_line, markdown_table, read_json,
+                          recorded_environment, write_json, write_markdown)
+
 LEVELS = (0.05, 0.1, 0.2)
 MODES = {"split": None, "cv5": 5}
 DETECTORS = ("DeepSAD", "DeepSVDD", "IsolationForest", "OC-SVM")
@@ -116,14 +120,6 @@ def _key(r):
     return (r["dataset"], r["seed"], r["detector"], r["pollution"])
 
 
-def _load(path):
-    return json.loads(path.read_text())["records"] if path.exists() else []
-
-
-def _save(path, records, environment):
-    path.write_text(json.dumps({"environment": environment, "records": records}))
-
-
 def _cell(records, get):
     values = [get(r) for r in records]
     return np.mean(values) if values else float("nan")
@@ -146,8 +142,7 @@ def report(records, environment):
              f"Machine and versions: {environment}", ""]
     header = ["dataset", "detector"] + [f"{m} q={q}" for m in MODES for q in LEVELS] + [
         "contamination", "AUC split", "seeds"]
-    violations, cells = [], 0
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    violations, cells, rows = [], 0, []
     for dataset in TABLE2_SETS:
         for detector in DETECTORS:
             rs = [r for r in clean if r["dataset"] == dataset and r["detector"] == detector]
@@ -172,7 +167,8 @@ def report(records, environment):
                 _cell(rs, lambda r: r["modes"]["split"]["contamination"]["power"])))
             row.append(f"{_cell(rs, lambda r: r['modes']['split']['auc']):.1f}")
             row.append(str(len(rs)))
-            lines.append("| " + " | ".join(row) + " |")
+            rows.append(row)
+    lines += markdown_table(header, rows)
     lines += ["", f"Acceptance (mean empirical FDR <= q + 0.02 in every cell): "
               f"{cells - len(violations)} of {cells} cells pass"
               + ("; above: " + "; ".join(violations) if violations else "") + ".", ""]
@@ -192,10 +188,8 @@ def _more_seeds_table(clean):
              "The main table's cells average 10 splits, and the false discovery proportion "
              "of one split is noisy (few discoveries). These rows repeat the protocol on "
              "more splits (`--seeds N --datasets ... --detectors ...`); mean FDR "
-             "(standard error) / mean power.", "",
-             "| dataset | detector | seeds | " + " | ".join(
-                 f"{m} q={q}" for m in MODES for q in LEVELS) + " |",
-             "|---|---|---|" + "---|" * (len(MODES) * len(LEVELS))]
+             "(standard error) / mean power.", ""]
+    rows = []
     for dataset, detector in keys:
         rs = [r for r in clean if r["dataset"] == dataset and r["detector"] == detector]
         row = [dataset, detector, str(len(rs))]
@@ -206,16 +200,17 @@ def _more_seeds_table(clean):
                 se = np.std(fdps, ddof=1) / np.sqrt(len(fdps))
                 text = f"{np.mean(fdps):.3f} ({se:.3f}) / {power:.2f}"
                 row.append(f"**{text}**" if np.mean(fdps) > q + 0.02 else text)
-        lines.append("| " + " | ".join(row) + " |")
-    return lines + [""]
+        rows.append(row)
+    header = ["dataset", "detector", "seeds"] + [f"{m} q={q}" for m in MODES for q in LEVELS]
+    return lines + markdown_table(header, rows) + [""]
 
 
 def _cost_table(clean):
     lines = ["## What cross-conformal costs", "",
              "Process CPU seconds of `fit` (one thread), mean over seeds, measured in the "
              "same process one after the other. The 5 fold models of DeepSAD and DeepSVDD "
-             "train as one stack (`fit_stacked`); IsolationForest and OC-SVM fit 5 times.", "",
-             "| dataset | detector | split fit (s) | cv5 fit (s) | ratio |", "|---|---|---|---|---|"]
+             "train as one stack (`fit_stacked`); IsolationForest and OC-SVM fit 5 times.", ""]
+    rows = []
     for dataset in dict.fromkeys(r["dataset"] for r in clean):
         for detector in DETECTORS:
             rs = [r for r in clean if r["dataset"] == dataset and r["detector"] == detector]
@@ -223,8 +218,9 @@ def _cost_table(clean):
                 continue
             split = _cell(rs, lambda r: r["modes"]["split"]["fit_cpu_s"])
             cv = _cell(rs, lambda r: r["modes"]["cv5"]["fit_cpu_s"])
-            lines.append(f"| {dataset} | {detector} | {split:.1f} | {cv:.1f} | {cv / split:.2f} |")
-    return lines + [""]
+            rows.append([dataset, detector, f"{split:.1f}", f"{cv:.1f}", f"{cv / split:.2f}"])
+    header = ["dataset", "detector", "split fit (s)", "cv5 fit (s)", "ratio"]
+    return lines + markdown_table(header, rows) + [""]
 
 
 def _granularity_table(clean):
@@ -237,18 +233,19 @@ def _granularity_table(clean):
              "level q at which the best possible ranking could be flagged at all, "
              "m / (a (n_cal + 1)): where it is near or above the nominal level, split "
              "conformal has little or no power however good the detector, and the 5-fold "
-             "cross-conformal detector (about 5 times more calibration scores) is the remedy.", "",
-             "| dataset | test rows m | test anomalies a | n_cal split | smallest q, split "
-             "| n_cal cv5 | smallest q, cv5 |", "|---|---|---|---|---|---|---|"]
+             "cross-conformal detector (about 5 times more calibration scores) is the remedy.", ""]
+    rows = []
     for dataset in dict.fromkeys(r["dataset"] for r in clean):
         r = next(r for r in clean if r["dataset"] == dataset and r["detector"] == "DeepSAD") \
             if any(r["dataset"] == dataset and r["detector"] == "DeepSAD" for r in clean) \
             else next(r for r in clean if r["dataset"] == dataset)
         m, a = r["n_test"], r["n_test_anomalies"]
         ns, nc = r["modes"]["split"]["n_calibration"], r["modes"]["cv5"]["n_calibration"]
-        lines.append(f"| {dataset} | {m} | {a} | {ns} | {m / (a * (ns + 1)):.3f} | {nc} | "
-                     f"{m / (a * (nc + 1)):.3f} |")
-    return lines + [""]
+        rows.append([dataset, m, a, ns, f"{m / (a * (ns + 1)):.3f}", nc,
+                     f"{m / (a * (nc + 1)):.3f}"])
+    header = ["dataset", "test rows m", "test anomalies a", "n_cal split", "smallest q, split",
+              "n_cal cv5", "smallest q, cv5"]
+    return lines + markdown_table(header, rows) + [""]
 
 
 def _pollution_table(records):
@@ -260,10 +257,8 @@ def _pollution_table(records):
              "5 % of the calibration rows are too. Same cells as above (FDR / power), beside "
              "the clean runs of the same seeds. Anomalies that score as anomalies take the "
              "lowest calibration ranks, so the p-values of normal points grow: fewer "
-             "discoveries, FDR still controlled.", "",
-             "| dataset | detector | gamma_p | " + " | ".join(
-                 f"{m} q={q}" for m in MODES for q in LEVELS) + " | seeds |",
-             "|---|---|---|" + "---|" * (len(MODES) * len(LEVELS) + 1)]
+             "discoveries, FDR still controlled.", ""]
+    rows = []
     for dataset in POLLUTION_SETS:
         for detector in DETECTORS:
             rs_p = [r for r in polluted if r["dataset"] == dataset and r["detector"] == detector]
@@ -281,8 +276,10 @@ def _pollution_table(records):
                         text = f"{fdr:.3f} / {power:.2f}"
                         row.append(f"**{text}**" if fdr > q + 0.02 else text)
                 row.append(str(len(rs)))
-                lines.append("| " + " | ".join(row) + " |")
-    return lines + [""]
+                rows.append(row)
+    header = ["dataset", "detector", "gamma_p"] + [
+        f"{m} q={q}" for m in MODES for q in LEVELS] + ["seeds"]
+    return lines + markdown_table(header, rows) + [""]
 
 
 def plot(records, path):
@@ -337,7 +334,7 @@ def plot(records, path):
 def main():
     from joblib import Parallel, delayed
 
-    from skdeepad._benchmark import TABLE2_SETS, environment, write_report
+    from skdeepad._benchmark import TABLE2_SETS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--part", choices=["main", "pollution"], default="main")
@@ -345,11 +342,15 @@ def main():
     parser.add_argument("--detectors", nargs="*", choices=DETECTORS, default=None)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--n-jobs", type=int, default=1)
-    parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--report-only", action="store_true",
+                        help="only rewrite conformal.md and conformal.png from conformal.json "
+                             "(keeps the JSON and the environment line of the table)")
     args = parser.parse_args()
-    path = RESULTS / "conformal.json"
-    records = _load(path)
-    env = environment()
+    records = read_json("conformal")["records"] if (RESULTS / "conformal.json").exists() else []
+    # --report-only keeps the machine-and-versions line the table was written with
+    env = environment_line(recorded_environment("conformal", prefix="Machine and versions: ",
+                                                markdown_first=True)
+                           if args.report_only else None)
     if not args.report_only:
         pollution = 0.05 if args.part == "pollution" else 0.0
         datasets = args.datasets or (POLLUTION_SETS if pollution else TABLE2_SETS)
@@ -363,10 +364,10 @@ def main():
         for record in Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(
                 delayed(run_one)(*job) for job in jobs):
             records.append(record)
-            _save(path, records, env)
+            write_json("conformal", {"environment": env, "records": records})
             print(f"{record['dataset']} seed {record['seed']} {record['detector']} "
                   f"(pollution {record['pollution']}): done", flush=True)
-    write_report(RESULTS / "conformal.md", report(records, env))
+    write_markdown("conformal", report(records, env))
     plot(records, RESULTS / "conformal.png")
 
 

@@ -48,8 +48,6 @@ Writes ``benchmarks/results/kd_mnist.{md,json,png}``.
 """
 
 import argparse
-import json
-import pathlib
 import time
 import warnings
 
@@ -60,7 +58,7 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
 from skdeepad import KDStudentTeacher
-from skdeepad._benchmark import environment, shallow_normality, write_report
+from skdeepad._benchmark import shallow_normality
 from skdeepad.datasets import load_mnist_test
 from skdeepad.inspection import (
     brittleness,
@@ -69,7 +67,12 @@ from skdeepad.inspection import (
     teacher_features,
 )
 
-RESULTS = pathlib.Path(__file__).parent / "results"
+if __package__:  # python -m benchmarks.kd_mnist
+    from ._harness import (RESULTS, environment_line, markdown_table, read_json, write_json,
+                           write_markdown)
+else:  # python benchmarks/kd_mnist.py: Python puts benchmarks/ on the import path
+    from _harness import (RESULTS, environment_line, markdown_table, read_json, write_json,
+                          write_markdown)
 
 WIDTHS = (8, 16, 32, 64)  # 1/8 of cifar10-fast's (64, 128, 256, 512)
 PAPER_LR, PAPER_EPOCHS = 1e-5, 20
@@ -357,7 +360,7 @@ def add_shallow(data, X, digits):
         shallow += new
         print(new, flush=True)
     # New entries first, so that the JSON's diff only adds lines.
-    return {"shallow_added": environment(), "shallow": shallow, **data}
+    return {"shallow_added": environment_line(), "shallow": shallow, **data}
 
 
 def report(data):
@@ -392,11 +395,8 @@ def report(data):
     ]
     for mode in ("unimodal", "multimodal"):
         lines += [f"## {mode.capitalize()} ({'one digit' if mode == 'unimodal' else 'nine digits'}"
-                  " normal)", "",
-                  "| teacher | KD (paper student) | KD (tuned student) | Mahalanobis full | "
-                  "Mahalanobis diag. | MSE to mean | linear probe acc. | brittleness (paper "
-                  "st.) | brittleness (tuned st.) | paper CIFAR-10 row: KD / Maha / L2 norm |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  " normal)", ""]
+        rows = []
         for key, label, paper_row in TEACHERS:
             if (mode, key) not in agg:
                 continue
@@ -404,14 +404,17 @@ def report(data):
             p = PAPER[mode].get(paper_row)
             paper = (f"{paper_row}: {p[0]:.2f} / {p[1]:.2f} / {p[2]:.3f}" if p else
                      "none (Cats vs. Dogs analogue, CIFAR class.: 81.98 / 74.91)")
-            lines.append(
-                f"| {label} | {fmt(a['kd_auc'])} | {fmt(a['kd_tuned_auc'])} | "
-                f"{fmt(a['maha_full_auc'])} | {fmt(a['maha_diag_auc'])} | {fmt(a['mean_auc'])} | "
-                f"{fmt(a['probe_acc'])} | {a['brittleness'][0]:.3g} | "
-                f"{a['brittleness_tuned'][0]:.3g} | {paper} |")
+            rows.append([label, fmt(a["kd_auc"]), fmt(a["kd_tuned_auc"]),
+                         fmt(a["maha_full_auc"]), fmt(a["maha_diag_auc"]), fmt(a["mean_auc"]),
+                         fmt(a["probe_acc"]), f"{a['brittleness'][0]:.3g}",
+                         f"{a['brittleness_tuned'][0]:.3g}", paper])
         for name, (mean, std) in shallow_means(data, records, mode).items():
-            lines.append(f"| {name} on raw pixels (no teacher) | **{mean:.1f} ± {std:.1f}** "
-                         "(its own AUC) |" + " — |" * 8)
+            rows.append([f"{name} on raw pixels (no teacher)",
+                         f"**{mean:.1f} ± {std:.1f}** (its own AUC)"] + ["—"] * 8)
+        lines += markdown_table(
+            ["teacher", "KD (paper student)", "KD (tuned student)", "Mahalanobis full",
+             "Mahalanobis diag.", "MSE to mean", "linear probe acc.", "brittleness (paper st.)",
+             "brittleness (tuned st.)", "paper CIFAR-10 row: KD / Maha / L2 norm"], rows)
         lines.append("")
     if data.get("shallow"):
         lines += [
@@ -517,7 +520,9 @@ def main():
     parser.add_argument("--sup-epochs", type=int, default=5)
     parser.add_argument("--sup-pool", type=int, default=1000)
     parser.add_argument("--output", default="kd_mnist")
-    parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--report-only", action="store_true",
+                        help="only rewrite the md and png from the JSON (keeps the JSON and "
+                             "its environment line)")
     parser.add_argument("--speed-only", action="store_true",
                         help="measure the full-width speed into the JSON, then report")
     parser.add_argument("--add-shallow", action="store_true",
@@ -526,25 +531,23 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", category=UserWarning)
-    RESULTS.mkdir(exist_ok=True)
-    json_path = RESULTS / f"{args.output}.json"
     if args.report_only or args.speed_only or args.add_shallow:
-        data = json.loads(json_path.read_text())
+        data = read_json(args.output)
         if args.speed_only:
             X, digits, _, _ = load_data()
             data["speed_full"] = speed_full_width(X, digits)
-            json_path.write_text(json.dumps(data, indent=1))
+            write_json(args.output, data)
         if args.add_shallow:
             X, digits, _, _ = load_data()
             data = add_shallow(data, X, digits)
-            json_path.write_text(json.dumps(data, indent=1))
+            write_json(args.output, data)
     else:
         start = time.perf_counter()
         X, digits, aux_X, aux_y = load_data()
         tuned_lr, pilot_table = pilot(args, X, digits, aux_X, aux_y)
         print(f"tuned lr: {tuned_lr:g}", flush=True)
         data = {"args": vars(args), "tuned_lr": tuned_lr, "pilot": pilot_table,
-                "records": [], "shallow": [], "environment": environment(),
+                "records": [], "shallow": [], "environment": environment_line(),
                 "command": "python benchmarks/kd_mnist.py " + " ".join(
                     f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
                     if k not in ("report_only", "speed_only", "add_shallow", "output"))}
@@ -564,14 +567,14 @@ def main():
                               f"probe {rec['probe_acc']:.1f} brit {rec['brittleness']:.3g} "
                               f"({rec['fit_s']:.1f} s)", flush=True)
                         data["total_s"] = time.perf_counter() - start
-                        json_path.write_text(json.dumps(data, indent=1))
+                        write_json(args.output, data)
                     data["shallow"] += shallow_records(args, seed, c, mode, X, digits, idx)
         data["speed_full"] = speed_full_width(X, digits)
         data["total_s"] = time.perf_counter() - start
-        json_path.write_text(json.dumps(data, indent=1))
+        write_json(args.output, data)
     data.setdefault("speed_full", (float("nan"), 0))
     text, agg = report(data)
-    write_report(RESULTS / f"{args.output}.md", text)
+    write_markdown(args.output, text)
     records = complete_blocks(data["records"])
     shallow = {(mode, name): m[0] for mode in ("unimodal", "multimodal")
                for name, m in shallow_means(data, records, mode).items()}
