@@ -27,10 +27,8 @@ How ``K`` networks become one module (:func:`stack_modules`):
 * The package's MLPs (:class:`~skdeepad.networks.MLP`, ``MLPDecoder``,
   ``DROCCMLP`` and ``Sequential`` compositions of them, e.g. the supervised
   baseline): :class:`StackedMLP`, weights stacked on a leading axis and
-  applied with batched matrix products, BatchNorm computed per model over
-  that model's own batch.  Each operation runs the kernel a lone model's
-  operation runs, on the same shapes, so on the CPU a member's weights are
-  those of its lone fit to float32 rounding (often bit for bit).
+  applied with batched matrix products on ``(K, C, B)`` activations, whose
+  BatchNorm (per model, over that model's own batch) needs no copy.
 * Any other network made of standard layers (the LeNet CNNs and their
   decoders, DROCC's CNN): :class:`VmapStack`, the members' parameters and
   buffers stacked and the network evaluated with
@@ -74,10 +72,6 @@ from .base import _GLOBAL_RNG_LOCK, _restored_on_failure
 __all__ = ["fit_stacked", "Stack", "StackedMLP", "VmapStack", "StackedFallbackWarning",
            "stack_modules", "structure_key"]
 
-#: torch.bmm multiplies in its own loop, not BLAS, when
-#: ``rows * contraction * columns`` is below this (ATen's ``bmm_out_or_baddbmm_``).
-_BMM_NAIVE_BELOW = 400
-
 #: Optimizers whose update is elementwise (one over stacked tensors = K over slices).
 _ELEMENTWISE_OPTIMIZERS = frozenset(_OPTIMIZERS) | frozenset(_OPTIMIZERS.values())
 
@@ -108,19 +102,6 @@ class _Single(nn.Module):
 
     def unstack_into(self, modules):
         pass  # the module is the member's own
-
-
-def _rowwise(t):
-    """``t`` (``(K, ...)``) as a view whose rows are one element apart in memory.
-
-    Elementwise kernels vectorise along contiguous memory and finish the tail
-    with scalar code; transcendental functions (``exp`` in a sigmoid) round
-    differently on the two paths.  On this layout a kernel walks each model's
-    block from its start, exactly as for a lone model.
-    """
-    flat = t.reshape(len(t), -1)
-    n = flat.shape[1]
-    return F.pad(flat, (0, 1))[:, :n].unflatten(1, t.shape[1:])
 
 
 def _mlp_spec(module):
@@ -183,9 +164,8 @@ class StackedMLP(nn.Module):
     linear layer's weights (and biases) are stacked into ``(K, out, in)``
     tensors and applied with one batched matrix product; each BatchNorm
     normalises every model's channels over that model's own batch (one
-    :func:`torch.nn.functional.batch_norm` over ``K * C`` channels, with the
-    kernel and summation order of a lone model), with per-model running
-    statistics.
+    :func:`torch.nn.functional.batch_norm` over ``K * C`` channels), with
+    per-model running statistics.
 
     Parameters
     ----------
@@ -253,30 +233,29 @@ class StackedMLP(nn.Module):
         return self._stacked(self.biases, len(self._biased), self._biased.index(layer))
 
     def forward(self, x):
-        """``(K, B, ...)`` inputs -> ``(K, B, ...)`` outputs (possibly a strided view)."""
+        """``(K, B, ...)`` inputs -> ``(K, B, ...)`` outputs (a strided view).
+
+        Inside, activations are ``(K, C, B)``: each layer is one batched
+        product ``W h`` per model, and BatchNorm sees the free view
+        ``(1, K * C, B)``, normalising each model's channels over its own
+        batch without a copy.
+        """
         K, B = x.shape[:2]
-        h = x.reshape(K, B, -1)
+        h = x.reshape(K, B, -1).transpose(1, 2)
         norm = 0
         for layer, (_, _, bias, has_bn, activation) in enumerate(self._layers):
             weight = self._weight(layer)
-            if h.shape[1] * weight.shape[1] * weight.shape[2] < _BMM_NAIVE_BELOW:
-                # Tiny products (an epoch's last few rows): torch.bmm switches to its
-                # own loop, which rounds unlike the BLAS call of a lone F.linear.
-                b = self._bias(layer) if bias else [None] * K
-                h = torch.stack([F.linear(h[k], weight[k], b[k]) for k in range(K)])
-            elif bias:
-                h = torch.baddbmm(self._bias(layer)[:, None, :], h, weight.transpose(1, 2))
+            if bias:
+                h = torch.baddbmm(self._bias(layer)[:, :, None], weight, h)
             else:
-                # x @ W^T per model, the very product F.linear computes for one model.
-                h = torch.bmm(h, weight.transpose(1, 2))
+                h = torch.bmm(weight, h)
             if has_bn:
-                # (B, K * C): each model's channels normalised over its own batch.
                 bn = self._norm_layers[norm]
-                C = h.shape[2]
-                h = F.batch_norm(h.transpose(0, 1).reshape(B, K * C),
+                C = h.shape[1]
+                h = F.batch_norm(h.reshape(1, K * C, B),
                                  getattr(self, f"running_mean{norm}"),
                                  getattr(self, f"running_var{norm}"), training=True,
-                                 momentum=bn.momentum, eps=bn.eps).view(B, K, C).transpose(0, 1)
+                                 momentum=bn.momentum, eps=bn.eps).view(K, C, B)
                 norm += 1
             if activation is not None:
                 kind, slope = activation
@@ -285,8 +264,9 @@ class StackedMLP(nn.Module):
                 elif kind == "relu":
                     h = F.relu(h)
                 else:
-                    h = torch.sigmoid(_rowwise(h))
+                    h = torch.sigmoid(h)
         self.n_batches += 1
+        h = h.transpose(1, 2)
         if self._tail == "squeeze":
             return h.squeeze(-1)
         if self._tail is not None:
