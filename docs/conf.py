@@ -137,6 +137,7 @@ API_MODULES = [
     ("skdeepad.calibration", "Calibrated decisions (conformal p-values, FDR)"),
     ("skdeepad.ensemble", "Ensembles (stacked training)"),
     ("skdeepad.inspection", "Inspection (training curves, research diagnostics)"),
+    ("skdeepad.callbacks", "Callbacks (hooks into the training loop)"),
     ("skdeepad.model_selection", "Model selection (stacked training)"),
 ]
 

@@ -59,6 +59,7 @@ _LAZY_NAMES = {
 _SUBMODULES = frozenset({
     "base",
     "calibration",
+    "callbacks",
     "classical",
     "datasets",
     "ensemble",

@@ -210,6 +210,15 @@ class ADRA(BaseDeepDetector):
     n_iter_no_change : int, default=None
         Early stopping patience on the validation loss (needs
         ``validation_fraction``).
+    callbacks : list of Callback, default=None
+        Hooks into every training loop of ``fit``
+        (:class:`skdeepad.callbacks.Callback`, the protocol of skorch's
+        callbacks, smaller): ``on_train_begin``, ``on_batch_end``,
+        ``on_epoch_end`` (set ``loop.stop = True`` to end the loop after
+        this epoch) and ``on_train_end``.  A method that pretrains runs two
+        loops; ``loop.desc`` names the phase.  The objects are used as
+        given, not copied, so they can keep what they see.  A fit with
+        callbacks is not stacked.
 
     Attributes
     ----------
@@ -371,6 +380,7 @@ class ADRA(BaseDeepDetector):
         verbose=0,
         validation_fraction=None,
         n_iter_no_change=None,
+        callbacks=None,
         **kwargs,
     ):
         self.backbone = backbone
@@ -396,6 +406,7 @@ class ADRA(BaseDeepDetector):
         self.verbose = verbose
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
         self._set_routed(kwargs)
 
     def _check_params(self):

@@ -137,6 +137,15 @@ class AutoEncoder(_AutoEncoderFit, BaseDeepDetector):
     n_iter_no_change : int, default=None
         Stop after that many epochs without validation improvement and keep
         the best epoch's weights (needs ``validation_fraction``).
+    callbacks : list of Callback, default=None
+        Hooks into every training loop of ``fit``
+        (:class:`skdeepad.callbacks.Callback`, the protocol of skorch's
+        callbacks, smaller): ``on_train_begin``, ``on_batch_end``,
+        ``on_epoch_end`` (set ``loop.stop = True`` to end the loop after
+        this epoch) and ``on_train_end``.  A method that pretrains runs two
+        loops; ``loop.desc`` names the phase.  The objects are used as
+        given, not copied, so they can keep what they see.  A fit with
+        callbacks is not stacked.
 
     Attributes
     ----------
@@ -201,6 +210,7 @@ class AutoEncoder(_AutoEncoderFit, BaseDeepDetector):
         verbose=0,
         validation_fraction=None,
         n_iter_no_change=None,
+        callbacks=None,
         **kwargs,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -219,6 +229,7 @@ class AutoEncoder(_AutoEncoderFit, BaseDeepDetector):
         self.verbose = verbose
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
         self._set_routed(kwargs)
 
     def _score_batch(self, X):
@@ -289,6 +300,15 @@ class AutoEncoderFeatures(_AutoEncoderFit, ClassNamePrefixFeaturesOutMixin, Tran
         Fraction of the training data held out to monitor a validation loss.
     n_iter_no_change : int, default=None
         Early stopping patience (needs ``validation_fraction``).
+    callbacks : list of Callback, default=None
+        Hooks into every training loop of ``fit``
+        (:class:`skdeepad.callbacks.Callback`, the protocol of skorch's
+        callbacks, smaller): ``on_train_begin``, ``on_batch_end``,
+        ``on_epoch_end`` (set ``loop.stop = True`` to end the loop after
+        this epoch) and ``on_train_end``.  A method that pretrains runs two
+        loops; ``loop.desc`` names the phase.  The objects are used as
+        given, not copied, so they can keep what they see.  A fit with
+        callbacks is not stacked.
 
     Attributes
     ----------
@@ -345,6 +365,7 @@ class AutoEncoderFeatures(_AutoEncoderFit, ClassNamePrefixFeaturesOutMixin, Tran
         verbose=0,
         validation_fraction=None,
         n_iter_no_change=None,
+        callbacks=None,
         **kwargs,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -362,6 +383,7 @@ class AutoEncoderFeatures(_AutoEncoderFit, ClassNamePrefixFeaturesOutMixin, Tran
         self.verbose = verbose
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
         self._set_routed(kwargs)
 
     def _check_network(self, X):

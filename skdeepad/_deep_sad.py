@@ -254,6 +254,15 @@ class DeepSVDD(_BaseDeepSVDD):
     n_iter_no_change : int, default=None
         Early stopping patience on the validation loss (needs
         ``validation_fraction``); the best epoch's weights are kept.
+    callbacks : list of Callback, default=None
+        Hooks into every training loop of ``fit``
+        (:class:`skdeepad.callbacks.Callback`, the protocol of skorch's
+        callbacks, smaller): ``on_train_begin``, ``on_batch_end``,
+        ``on_epoch_end`` (set ``loop.stop = True`` to end the loop after
+        this epoch) and ``on_train_end``.  A method that pretrains runs two
+        loops; ``loop.desc`` names the phase.  The objects are used as
+        given, not copied, so they can keep what they see.  A fit with
+        callbacks is not stacked.
 
     Attributes
     ----------
@@ -332,6 +341,7 @@ class DeepSVDD(_BaseDeepSVDD):
         verbose=0,
         validation_fraction=None,
         n_iter_no_change=None,
+        callbacks=None,
         **kwargs,
     ):
         self.objective = objective
@@ -354,6 +364,7 @@ class DeepSVDD(_BaseDeepSVDD):
         self.verbose = verbose
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
         self._set_routed(kwargs)
 
     _stack_structure = _BaseDeepSVDD._stack_structure + ("objective",)
@@ -488,6 +499,15 @@ class DeepSAD(_BaseDeepSVDD):
     n_iter_no_change : int, default=None
         Early stopping patience on the validation loss (needs
         ``validation_fraction``); the best epoch's weights are kept.
+    callbacks : list of Callback, default=None
+        Hooks into every training loop of ``fit``
+        (:class:`skdeepad.callbacks.Callback`, the protocol of skorch's
+        callbacks, smaller): ``on_train_begin``, ``on_batch_end``,
+        ``on_epoch_end`` (set ``loop.stop = True`` to end the loop after
+        this epoch) and ``on_train_end``.  A method that pretrains runs two
+        loops; ``loop.desc`` names the phase.  The objects are used as
+        given, not copied, so they can keep what they see.  A fit with
+        callbacks is not stacked.
 
     Attributes
     ----------
@@ -591,6 +611,7 @@ class DeepSAD(_BaseDeepSVDD):
         verbose=0,
         validation_fraction=None,
         n_iter_no_change=None,
+        callbacks=None,
         **kwargs,
     ):
         self.eta = eta
@@ -613,6 +634,7 @@ class DeepSAD(_BaseDeepSVDD):
         self.verbose = verbose
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
         self._set_routed(kwargs)
 
     @staticmethod

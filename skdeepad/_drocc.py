@@ -335,6 +335,15 @@ class DROCC(BaseDeepDetector):
         ``validation_fraction``).  The loss is noisy (random negatives) and
         rises when the adversarial phase starts; leave it off unless
         ``only_ce_epochs=0``.
+    callbacks : list of Callback, default=None
+        Hooks into every training loop of ``fit``
+        (:class:`skdeepad.callbacks.Callback`, the protocol of skorch's
+        callbacks, smaller): ``on_train_begin``, ``on_batch_end``,
+        ``on_epoch_end`` (set ``loop.stop = True`` to end the loop after
+        this epoch) and ``on_train_end``.  A method that pretrains runs two
+        loops; ``loop.desc`` names the phase.  The objects are used as
+        given, not copied, so they can keep what they see.  A fit with
+        callbacks is not stacked.
 
     Attributes
     ----------
@@ -476,6 +485,7 @@ class DROCC(BaseDeepDetector):
         verbose=0,
         validation_fraction=None,
         n_iter_no_change=None,
+        callbacks=None,
         **kwargs,
     ):
         self.radius = radius
@@ -500,6 +510,7 @@ class DROCC(BaseDeepDetector):
         self.verbose = verbose
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
         self._set_routed(kwargs)
 
     # ------------------------------------------------------------- checks
@@ -676,7 +687,7 @@ class DROCCLF(DROCC):
         weights have mean 1 per sample, so its scale stays comparable).
     hidden_layer_sizes, network, epochs, batch_size, lr, lr_milestones, \
 weight_decay, optimizer, input_shape, contamination, device, random_state, \
-verbose, validation_fraction, n_iter_no_change
+verbose, validation_fraction, n_iter_no_change, callbacks
         As in :class:`DROCC`.
 
     Attributes

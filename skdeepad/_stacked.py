@@ -620,7 +620,8 @@ class Stack:
             schedulers=schedulers, verbose=max(int(est.verbose) for est in self.members),
             desc=desc, draw=self._drawer(len(rows), weights, rows.offsets),
             valid_data=valid, valid_loss=valid_loss,
-            n_iter_no_change=first.n_iter_no_change if valid is not None else None)
+            n_iter_no_change=first.n_iter_no_change if valid is not None else None,
+            callbacks=first.callbacks or ())  # only a lone fit has callbacks
         if K == 1:
             return [history]
         net.unstack_into(networks)
@@ -719,6 +720,8 @@ def why_not_stackable(est, y=None):
     if est.validation_fraction is not None or est.n_iter_no_change is not None:
         return ("validation_fraction / n_iter_no_change (a member-specific held-out "
                 "split and early stopping) are not stacked")
+    if est.callbacks:
+        return "callbacks see one training loop, so fits with callbacks are not stacked"
     if est.optimizer not in _ELEMENTWISE_OPTIMIZERS:
         return f"optimizer {est.optimizer!r} is not known to act elementwise"
     refusal = getattr(est, "_stack_refusal", None)

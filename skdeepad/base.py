@@ -35,7 +35,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._train import _OPTIMIZERS, batch_slices, gradient_step, make_optimizer, train_loop
+from ._train import _OPTIMIZERS, Callback, batch_slices, gradient_step, make_optimizer, train_loop
 from .utils._labels import check_partial_labels
 
 __all__ = ["BaseDeepDetector", "BaseDeepEstimator", "ThresholdMixin", "resolve_device"]
@@ -350,6 +350,7 @@ class BaseDeepEstimator(BaseEstimator):
         "verbose": ["verbose"],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither"), None],
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "callbacks": [list, tuple, None],
     }
 
     # -------------------------------------------------------------- routing
@@ -632,6 +633,11 @@ class BaseDeepEstimator(BaseEstimator):
                 "n_iter_no_change requires a held-out set: set validation_fraction "
                 "(e.g. 0.1) as well, or n_iter_no_change=None."
             )
+        for i, cb in enumerate(self.callbacks or ()):
+            if not isinstance(cb, Callback):
+                raise TypeError(
+                    f"callbacks[{i}] is a {type(cb).__name__}; callbacks must be instances of "
+                    "skdeepad.callbacks.Callback (subclass it and override the hooks you need).")
 
     def _validate_X(self, X, reset):
         """Validate X once per public call; return a 2-D float array."""
@@ -750,6 +756,7 @@ class BaseDeepEstimator(BaseEstimator):
             desc=desc or type(self).__name__,
             on_epoch_end=on_epoch_end,
             sample_weights=sample_weights,
+            callbacks=self.callbacks or (),
         )
 
     def _user_network(self):
