@@ -50,10 +50,13 @@ from skdeepad import (
     KernelDensityDetector,
 )
 from skdeepad.networks import reconstruction_error
-from skdeepad._benchmark import PAPER_TABLE2, TABLE2_SETS, environment, load_tasks, write_report
+from skdeepad._benchmark import PAPER_TABLE2, TABLE2_SETS, load_tasks, write_report
 from skdeepad.datasets import make_semisupervised_split
 
-RESULTS = pathlib.Path(__file__).parent / "results"
+if __package__:  # python -m benchmarks.odds_table2
+    from ._harness import RESULTS, environment_line
+else:  # python benchmarks/odds_table2.py: Python puts benchmarks/ on the import path
+    from _harness import RESULTS, environment_line
 GAMMAS = [2.0**k for k in range(-7, 3)]
 NUS = [0.01, 0.05, 0.1, 0.2, 0.5]
 
@@ -297,7 +300,7 @@ def main(argv=None):
     print(f"{len(jobs)} jobs to run ({len(runs)} cached)", flush=True)
 
     def save():
-        cache["environment"] = environment()
+        cache["environment"] = environment_line()
         out.with_suffix(".json").write_text(json.dumps(cache, indent=1, sort_keys=True))
 
     for r in Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(
@@ -305,7 +308,8 @@ def main(argv=None):
         runs[_key(r["dataset"], r["seed"], r["group"])] = r
         print(f"{r['dataset']} seed {r['seed']} {r['group']}: {r['seconds']:.0f} s", flush=True)
         save()
-    save()
+    if args.reuse_deep and not args.report_only:
+        save()  # the reused rows join the cache
 
     datasets = [d for d in args.datasets if d in tasks]
     md = [
@@ -354,7 +358,8 @@ def main(argv=None):
     ]
     if note:
         md += ["", note]
-    md += ["", f"Environment: {environment()}"]
+    # The run that last added results (a report-only rewrite claims no new run).
+    md += ["", f"Environment: {environment_line(cache.get('environment'))}"]
     write_report(out.with_suffix(".md"), "\n".join(md))
     print("\n".join(md))
 
