@@ -23,74 +23,88 @@ Fixed in advance; nothing chosen on test data.
 
     OMP_NUM_THREADS=1 SKDEEPAD_DATA=../shared/data python benchmarks/ama_odds.py
 
-Writes ``benchmarks/results/ama_odds.{md,json}``.
+    ... --resume        # keep the stored seeds, run the missing ones
+    ... --write-only    # rewrite the md from the stored records
+
+Writes ``benchmarks/results/ama_odds.{md,json}`` (the JSON: a list of
+harness records, saved after every split).
 """
 
 import argparse
-import json
-import pathlib
 
 import numpy as np
 import torch
-from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
-from sklearn.svm import OneClassSVM
 
 from skdeepad import AMA, DeepSVDD
-from skdeepad._benchmark import environment, write_report
 from skdeepad.datasets import load_odds, make_semisupervised_split
 
-RESULTS = pathlib.Path(__file__).parent / "results"
+if __package__:  # python -m benchmarks.ama_odds
+    from ._harness import (Record, environment_line, group_values, read_json,
+                           records_from_json, records_to_json, shallow_baselines, write_json,
+                           write_markdown)
+else:  # python benchmarks/ama_odds.py: Python puts benchmarks/ on the import path
+    from _harness import (Record, environment_line, group_values, read_json,
+                          records_from_json, records_to_json, shallow_baselines, write_json,
+                          write_markdown)
+
+STEM = "ama_odds"
 SETS = ("cardio", "thyroid", "satimage-2", "arrhythmia")
+PROTOCOL = "deep-sad-table2 (gamma_l = 0.01, gamma_p = 0)"
+METRIC = "AUC (%)"
+SHALLOW = ("IsolationForest", "OC-SVM")
 
 
-def methods(seed):
+def deep_methods(seed):
+    """name -> (a fresh estimator, whether it sees the labels)."""
     ama = dict(epochs=30, batch_size=128, lr_milestones=(), device="cpu", random_state=seed)
     return {
         "AMA (unsupervised)": (lambda: AMA(**ama), False),
         "AMA (1 % labels)": (lambda: AMA(**ama), True),
         "Deep SVDD": (lambda: DeepSVDD(epochs=30, pretrain_epochs=30, device="cpu",
                                        random_state=seed), False),
-        "IsolationForest": (lambda: IsolationForest(random_state=seed), False),
-        "OC-SVM": (lambda: OneClassSVM(gamma="scale", nu=0.1), False),
     }
 
 
-def run(sets, seeds, results=None):
-    """AUCs per set and method; seeds already in ``results`` are kept, not rerun."""
-    results = results or {}
+METHODS = (*deep_methods(0), *SHALLOW)
+
+
+def run(sets, seeds, records, save):
+    """Add the records of every (set, seed) not stored yet; ``save`` after each split."""
     data = {name: load_odds(name) for name in sets}
     for seed in seeds:  # seeds outermost: an interrupted run still covers every set
         for name, (X, y) in data.items():
-            if seed < len(results.get(name, {}).get("AMA (unsupervised)", [])):
+            if any(r.dataset == name and r.seed == seed for r in records):
                 continue
             X_train, y_partial, X_test, y_test = make_semisupervised_split(
                 X, y, ratio_labeled_anomalies=0.01, random_state=seed)
-            for method, (make, uses_labels) in methods(seed).items():
+            for method, (make, uses_labels) in deep_methods(seed).items():
                 est = make()
                 if uses_labels:
                     est.fit(X_train, y_partial)
                 else:
                     est.fit(X_train[y_partial != -1])
                 auc = 100 * roc_auc_score(y_test, -est.score_samples(X_test))
-                results.setdefault(name, {}).setdefault(method, []).append(auc)
-            print(name, seed, {m: round(v[-1], 1) for m, v in results[name].items()},
-                  flush=True)
-            write(results, sets, seeds)
-    return results
+                records.append(Record(name, method, seed, PROTOCOL, METRIC, float(auc)))
+            records += shallow_baselines(name, seed, X_train[y_partial != -1], X_test, y_test,
+                                         PROTOCOL, SHALLOW)
+            print(name, seed, {r.method: round(r.value, 1) for r in records
+                               if r.dataset == name and r.seed == seed}, flush=True)
+            save(records)
+    return records
 
 
-def write(results, sets, seeds):
-    names = list(methods(0))
-    lines = ["| dataset | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+def to_markdown(records, sets, env):
+    groups = group_values(records, METRIC)
+    lines = ["| dataset | " + " | ".join(METHODS) + " |", "|---|" + "---|" * len(METHODS)]
     for s in sets:
-        if s not in results:
+        if not any(d == s for d, _ in groups):
             continue
-        cells = [f"{np.mean(results[s][m]):.1f} ± {np.std(results[s][m]):.1f}"
-                 if m in results[s] else "n/a" for m in names]
-        n = len(next(iter(results[s].values())))
+        cells = [f"{np.mean(groups[s, m]):.1f} ± {np.std(groups[s, m]):.1f}"
+                 if (s, m) in groups else "n/a" for m in METHODS]
+        n = len(groups[s, METHODS[0]])
         lines.append(f"| {s} ({n} seeds) | " + " | ".join(cells) + " |")
-    md = "\n".join([
+    return "\n".join([
         "# AMA on ODDS (MLP family) — an extension OUTSIDE the AMA paper",
         "",
         "The AMA paper has no tabular experiments; this checks the package's MLP variant "
@@ -105,13 +119,8 @@ def write(results, sets, seeds):
         "",
         *lines,
         "",
-        environment(),
+        environment_line(env),
     ])
-    RESULTS.mkdir(exist_ok=True)
-    write_report(RESULTS / "ama_odds.md", md + "\n")
-    (RESULTS / "ama_odds.json").write_text(json.dumps(
-        {"environment": environment(), "auc": results}, indent=1))
-    return md
 
 
 def main(argv=None):
@@ -120,12 +129,19 @@ def main(argv=None):
     parser.add_argument("--datasets", nargs="*", default=list(SETS))
     parser.add_argument("--resume", action="store_true",
                         help="keep the seeds of the existing JSON, run the rest")
+    parser.add_argument("--write-only", action="store_true",
+                        help="rewrite the md from the stored records, fitting nothing")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    seeds = list(range(args.seeds))
-    kept = json.loads((RESULTS / "ama_odds.json").read_text())["auc"] if args.resume else None
-    results = run(args.datasets, seeds, kept)
-    print(write(results, args.datasets, seeds))
+    stored = read_json(STEM) if args.resume or args.write_only else {}
+    records = records_from_json(stored.get("records", []))
+    if not args.write_only:
+        records = run(args.datasets, range(args.seeds), records, lambda records: write_json(
+            STEM, {"records": records_to_json(records)}))
+        stored = read_json(STEM)
+    md = to_markdown(records, args.datasets, stored.get("environment"))
+    write_markdown(STEM, md + "\n")
+    print(md)
 
 
 if __name__ == "__main__":
