@@ -615,8 +615,10 @@ class Stack:
         def valid_loss(*batch):
             return loss(net, None, *(t[None] for t in batch))[0]
 
+        # A lone fit's loop (and its callbacks) sees the member's own network.
+        modules = [net] if K > 1 else networks
         history = train_loop(
-            step, rows.loop, modules=[net], epochs=epochs, batch_size=first.batch_size,
+            step, rows.loop, modules=modules, epochs=epochs, batch_size=first.batch_size,
             schedulers=schedulers, verbose=max(int(est.verbose) for est in self.members),
             desc=desc, draw=self._drawer(len(rows), weights, rows.offsets),
             valid_data=valid, valid_loss=valid_loss,

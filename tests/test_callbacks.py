@@ -116,3 +116,16 @@ def test_fits_with_callbacks_are_not_stacked_but_each_member_sees_its_loop(X):
         fit_stacked(members, X)
     for rec in recs:
         assert rec.epochs("DeepSVDD") == [1, 2, 3, 4]
+
+
+def test_a_lone_fit_shows_callbacks_the_fitted_network_itself(X):
+    """``loop.modules`` of a lone fit holds the network that ends up in ``network_``."""
+    seen = []
+
+    class Keep(Callback):
+        def on_train_begin(self, loop):
+            seen.extend(loop.modules)
+
+    det = DROCC(hidden_layer_sizes=(8,), epochs=2, batch_size=32, ascent_num_steps=2,
+                device="cpu", random_state=0, callbacks=[Keep()]).fit(X)
+    assert seen == [det.network_]
