@@ -20,21 +20,23 @@ beside ours (column "test-selected"), and marked as such.
     SKDEEPAD_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/drocc_tabular.py
     ... --seeds 2 --datasets thyroid            # a smaller run
 
-Writes ``benchmarks/results/drocc_tabular.md`` and ``.json``.
+    ... --write-only                            # the md from the stored records
+
+Writes ``benchmarks/results/drocc_tabular.md`` and ``.json`` (harness records;
+``extra`` holds DROCC's test-selected F1 and its epoch).
 """
 
 import argparse
-import json
-import pathlib
 import time
 import warnings
 
 import numpy as np
+import torch
 from sklearn.ensemble import IsolationForest
 from sklearn.svm import OneClassSVM
 
 from skdeepad import DROCC, DeepSVDD
-from skdeepad._benchmark import environment, write_report
+from skdeepad.callbacks import Callback
 from skdeepad.datasets import (
     load_abalone_outliers,
     load_adbench,
@@ -44,7 +46,14 @@ from skdeepad.datasets import (
 )
 from skdeepad.metrics import anomaly_ratio_f1_score, drocc_f1_score
 
-RESULTS = pathlib.Path(__file__).parent / "results"
+if __package__:  # python -m benchmarks.drocc_tabular
+    from ._harness import (Record, environment_line, read_json, records_from_json,
+                           records_to_json, write_json, write_markdown)
+else:  # python benchmarks/drocc_tabular.py: Python puts benchmarks/ on the import path
+    from _harness import (Record, environment_line, read_json, records_from_json,
+                          records_to_json, write_json, write_markdown)
+
+METRIC = "F1"
 
 #: Paper Table 2 (F1 mean, std).
 PAPER = {
@@ -81,23 +90,25 @@ def load(name):
     return load_odds(name)
 
 
-class _TestTracking(DROCC):
-    """DROCC that records the test F1 after every epoch (benchmark only).
+class TestCurve(Callback):
+    """The test F1 after every epoch (benchmark only).
 
     Used solely to show what the reference code's test-set model selection
-    would report; the model kept is always the final epoch's.
+    would report; the model kept is always the final epoch's.  DROCC's score
+    is its network's logit, evaluated here without changing the training
+    (no gradient, no random draw; the loop puts the network back in training
+    mode at the next epoch).
     """
 
-    def _train(self, *args, **kwargs):
-        X_test, y_test, metric = self._tracking
-        X_t = self._to_tensor(X_test)
+    def __init__(self, X_test, y_test, metric):
+        self.X_test = torch.as_tensor(X_test, dtype=torch.float32)
+        self.y_test, self.metric, self.curve = y_test, metric, []
 
-        def record(epoch, _):
-            scores = self._score_tensor(X_t).double().cpu().numpy()
-            self.test_curve_.append(metric(y_test, scores))
-
-        self.test_curve_ = []
-        return super()._train(*args, on_epoch_end=record, **kwargs)
+    def on_epoch_end(self, loop, record):
+        net = loop.modules[0].eval()
+        with torch.inference_mode():
+            scores = net(self.X_test).double().numpy()
+        self.curve.append(self.metric(self.y_test, scores))
 
 
 class RandomScorer:
@@ -131,29 +142,28 @@ def run(datasets, seeds):
                 X_train, X_test, y_test = split(X, y, random_state=seed)
                 for method, extra in (("DROCC", PAPER_CONFIG), ("DROCC (defaults)", {})):
                     tic = time.perf_counter()
-                    det = _TestTracking(**DROCC_PARAMS[name], **COMMON, **extra,
-                                        random_state=seed)
-                    det._tracking = (X_test, y_test, metric)
+                    curve = TestCurve(X_test, y_test, metric)
+                    det = DROCC(**DROCC_PARAMS[name], **COMMON, **extra, random_state=seed,
+                                callbacks=[curve])
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")  # arrhythmia's constant columns
                         det.fit(X_train)
                     f1 = metric(y_test, det.score_samples(X_test))
-                    records.append(dict(dataset=name, protocol=protocol, seed=seed,
-                                        method=method, f1=f1,
-                                        test_selected=max(det.test_curve_),
-                                        best_epoch=int(np.argmax(det.test_curve_)) + 1,
-                                        seconds=time.perf_counter() - tic))
+                    records.append(Record(
+                        name, method, seed, protocol, METRIC, float(f1),
+                        time.perf_counter() - tic,
+                        {"test_selected": max(curve.curve),
+                         "best_epoch": int(np.argmax(curve.curve)) + 1}))
                 for method, model in baselines(seed).items():
                     tic = time.perf_counter()
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         model.fit(X_train)
                     f1 = metric(y_test, model.score_samples(X_test))
-                    records.append(dict(dataset=name, protocol=protocol, seed=seed,
-                                        method=method, f1=f1,
-                                        seconds=time.perf_counter() - tic))
+                    records.append(Record(name, method, seed, protocol, METRIC, float(f1),
+                                          time.perf_counter() - tic))
                 print(name, protocol, seed,
-                      {r["method"]: round(r["f1"], 3) for r in records[-6:]}, flush=True)
+                      {r.method: round(r.value, 3) for r in records[-6:]}, flush=True)
     return records
 
 
@@ -176,10 +186,10 @@ def to_markdown(records, datasets, seeds):
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for name in datasets:
             row = [name]
-            sel = [r for r in records if r["dataset"] == name and r["protocol"] == protocol]
+            sel = [r for r in records if r.dataset == name and r.protocol == protocol]
             for m in methods:
-                row.append(_cell([r["f1"] for r in sel if r["method"] == m]))
-            row.append(_cell([r["test_selected"] for r in sel if r["method"] == "DROCC"]))
+                row.append(_cell([r.value for r in sel if r.method == m]))
+            row.append(_cell([r.extra["test_selected"] for r in sel if r.method == "DROCC"]))
             for m in ("DROCC", "DeepSVDD", "OC-SVM"):
                 p = PAPER.get(name, {}).get(m)
                 row.append(f"{p[0]:.2f} ± {p[1]:.2f}" if p else "")
@@ -192,10 +202,20 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--datasets", nargs="*",
-                        default=["thyroid", "arrhythmia", "abalone", "annthyroid"])
+                        default=["thyroid", "arrhythmia", "abalone"],
+                        help="also 'annthyroid', the set the reference README links")
     parser.add_argument("--out", default="drocc_tabular")
+    parser.add_argument("--write-only", action="store_true",
+                        help="rewrite the md from the stored records, fitting nothing")
     args = parser.parse_args()
-    records = run(args.datasets, args.seeds)
+    if args.write_only:
+        stored = read_json(args.out)
+    else:
+        records = run(args.datasets, args.seeds)
+        write_json(args.out, {"drocc_params": DROCC_PARAMS, "common": COMMON,
+                              "records": records_to_json(records)})
+        stored = read_json(args.out)
+    records = records_from_json(stored["records"])
     table = to_markdown(records, args.datasets, args.seeds)
     header = (
         f"# DROCC Table 2 (F1), {args.seeds} seeds, mean ± std\n\n"
@@ -214,11 +234,8 @@ def main():
         "the paper's Table 2 row is labelled Thyroid, which DAGMM/GOAD use as ODDS "
         "thyroid (3772 x 6).\n\n"
     )
-    RESULTS.mkdir(exist_ok=True)
-    write_report(RESULTS / f"{args.out}.md", header + table + "\n" + environment() + "\n")
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(
-        {"environment": environment(), "drocc_params": DROCC_PARAMS, "common": COMMON,
-         "records": records}, indent=1, default=str))
+    write_markdown(args.out, header + table + "\n"
+                   + environment_line(stored["environment"]) + "\n")
     print(table)
 
 
