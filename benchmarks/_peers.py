@@ -21,8 +21,8 @@ The peers are configured to match the reference network as closely as their
 parameters allow; every remaining difference is listed in ``MISMATCHES`` and
 printed under the result table.  Nothing in a peer's code is modified: the
 only hooks are an instance attribute (DeepOD's per-epoch ``epoch_update``
-callback) and a time-stamping ``sys.stdout`` while PyOD prints its per-epoch
-line.
+callback), a time-stamping ``sys.stdout`` while PyOD prints its per-epoch
+line, and skdeepad's own ``callbacks`` parameter.
 """
 
 import contextlib
@@ -34,6 +34,8 @@ import time
 import numpy as np
 import torch
 from torch import nn
+
+from skdeepad.callbacks import Callback
 
 __all__ = [
     "ADAPTERS",
@@ -188,47 +190,23 @@ class BareLoop:
 # ---------------------------------------------------------------------------
 
 
-class _ThreadTimeTap:
-    """Also read the thread's CPU time whenever skdeepad's loop reads its clock.
+class _EpochCPUTime(Callback):
+    """The thread's CPU seconds of each epoch of skdeepad's last training loop.
 
-    ``skdeepad._train.train_loop`` calls ``time.perf_counter()`` once at the
-    start and once at the end of each epoch (for ``history_[i]["dur"]``).
-    While the tap is active, ``skdeepad._train.time`` is a stand-in whose
-    ``perf_counter`` returns the real value and notes ``time.thread_time()``
-    beside it, so the CPU seconds of each epoch can be derived, as for the
-    other detectors.  The values the loop sees are unchanged.  If the loop
-    reads the clock in any other pattern, no CPU times are reported.
+    A callback (``callbacks=[...]``): it notes ``time.thread_time()`` when the
+    loop starts and after each epoch; a pretraining loop before the main one
+    is forgotten when the main one starts.
     """
 
-    def __enter__(self):
-        import types
+    def on_train_begin(self, loop):
+        self.stamps = [time.thread_time()]
 
-        import skdeepad._train as train
+    def on_epoch_end(self, loop, record):
+        self.stamps.append(time.thread_time())
 
-        self.module, self.stamps = train, []
-        self.saved = getattr(train, "time", None)
-        if isinstance(self.saved, types.ModuleType):
-            stamps = self.stamps
-
-            def perf_counter():
-                stamps.append(time.thread_time())
-                return time.perf_counter()
-
-            shim = types.SimpleNamespace(**{k: getattr(time, k) for k in dir(time)
-                                            if not k.startswith("_")})
-            shim.perf_counter = perf_counter
-            train.time = shim
-        return self
-
-    def __exit__(self, *exc):
-        if self.saved is not None:
-            self.module.time = self.saved
-
-    def epoch_cpu_times(self, n_epochs):
-        st = self.stamps
-        if len(st) != 2 * n_epochs:
-            return [None] * n_epochs
-        return [b - a for a, b in zip(st[0::2], st[1::2])]
+    @property
+    def epochs(self):
+        return [b - a for a, b in zip(self.stamps, self.stamps[1:])]
 
 
 class _Ours:
@@ -260,11 +238,12 @@ class _Ours:
         raise NotImplementedError
 
     def fit(self, X, y_partial=None):
-        with _ThreadTimeTap() as tap:
-            self._fit(X, y_partial)
-            _sync(self.device)
+        timer = _EpochCPUTime()
+        self.estimator.set_params(callbacks=[timer])
+        self._fit(X, y_partial)
+        _sync(self.device)
         history = self.estimator.history_
-        self.epoch_cpu_times = tap.epoch_cpu_times(len(history))
+        self.epoch_cpu_times = timer.epochs
         # With pretraining the history may hold the autoencoder epochs too;
         # only records of the main training phase carry "train_loss".
         self.epoch_times = [rec["dur"] for rec in history]
