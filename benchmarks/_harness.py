@@ -15,9 +15,10 @@ What it provides, on top of :mod:`skdeepad._benchmark` (whose
 * :class:`Record`, one measured number: dataset, method, seed, protocol,
   metric, value, fit seconds and free-form extras;
   :func:`records_to_json` / :func:`records_from_json` store a list of them,
-  :func:`records_from_auc_table` reads the ``{"dataset|method": [per-seed
-  AUC]}`` layout of ``odds_deepsad.json``, and :func:`group_values` /
-  :func:`records_table` turn records into a mean ± std table;
+  :func:`group_values` / :func:`records_table` turn records into a mean ±
+  std table, and :func:`stored_values` reads another script's stored
+  records (``odds_deepsad.json``'s Deep SVDD / Deep SAD seeds, reused by
+  ``kd_odds.py``, ``odds_table2.py`` and ``stacked.py``);
 * :func:`markdown_table`, :func:`mean_std`: the tables' formatting;
 * :func:`write_markdown` (through ``write_report``: the hand-written
   ``## Notes (written after the run; ...)`` section of the file being
@@ -52,11 +53,11 @@ __all__ = [
     "mean_std",
     "read_json",
     "recorded_environment",
-    "records_from_auc_table",
     "records_from_json",
     "records_table",
     "records_to_json",
     "shallow_baselines",
+    "stored_values",
     "write_json",
     "write_markdown",
 ]
@@ -117,21 +118,6 @@ def records_to_json(records):
 def records_from_json(rows):
     """Records from the dicts :func:`records_to_json` wrote."""
     return [Record(**row) for row in rows]
-
-
-def records_from_auc_table(auc, protocol, metric="AUC (%)"):
-    """Records from the ``{"dataset|method": [value of seed 0, 1, ...]}`` layout.
-
-    That is the ``"auc"`` entry of ``odds_deepsad.json`` (written by
-    ``odds_deepsad.py``, read by ``kd_odds.py``, ``odds_table2.py`` and
-    ``stacked.py``); list position ``k`` is seed ``k``.
-    """
-    out = []
-    for key, values in auc.items():
-        dataset, method = key.split("|", 1)
-        out.extend(Record(dataset, method, seed, protocol, metric, float(v))
-                   for seed, v in enumerate(values))
-    return out
 
 
 def group_values(records, metric=None):
@@ -237,6 +223,11 @@ def recorded_environment(stem, prefix="Environment: ", markdown_first=False):
 def read_json(stem):
     """The JSON file ``results/<stem>.json``."""
     return json.loads((RESULTS / f"{stem}.json").read_text())
+
+
+def stored_values(stem, metric="AUC (%)"):
+    """``{(dataset, method): [value of seed 0, 1, ...]}`` of the records in ``results/<stem>.json``."""
+    return group_values(records_from_json(read_json(stem)["records"]), metric)
 
 
 def write_json(stem, payload, env=None):

@@ -34,6 +34,11 @@ from skdeepad._benchmark import (default_methods, environment, load_tasks, run_b
                                  to_markdown, write_report)
 from skdeepad.datasets import make_semisupervised_split
 
+if __package__:  # python -m benchmarks.kd_odds
+    from ._harness import stored_values
+else:  # python benchmarks/kd_odds.py: Python puts benchmarks/ on the import path
+    from _harness import stored_values
+
 RESULTS = pathlib.Path(__file__).parent / "results"
 SETS = ("arrhythmia", "cardio", "satimage-2", "thyroid")
 LRS = (1e-5, 1e-4, 1e-3, 1e-2)
@@ -68,12 +73,11 @@ def main():
     start = time.perf_counter()
     tasks, note = load_tasks(args.datasets)
     base = {k: v for k, v in default_methods().items() if k != "Deep SAD"}
-    saved = RESULTS / "odds_deepsad.json"
-    if saved.exists() and not args.recompute_baselines:
+    if (RESULTS / "odds_deepsad.json").exists() and not args.recompute_baselines:
         # Same protocol, same splits (make_semisupervised_split(random_state=seed)),
         # same code; lists are in seed order, so the first k are seeds 0..k-1.
-        stored = json.loads(saved.read_text())["auc"]
-        results = {(t, m): stored[f"{t}|{m}"][:args.seeds] for t in tasks for m in base}
+        stored = stored_values("odds_deepsad")
+        results = {(t, m): stored[t, m][:args.seeds] for t in tasks for m in base}
         baseline_note = (f"Deep SVDD, IsolationForest and OC-SVM: AUCs of seeds 0-"
                          f"{args.seeds - 1} read from `results/odds_deepsad.json` (the "
                          "package's Deep SAD benchmark, identical splits and code; "

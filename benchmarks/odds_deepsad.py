@@ -14,12 +14,13 @@ with ``--no-deps``, see ``benchmarks/requirements-peers.txt``)::
     SKDEEPAD_DATA=../shared/data python benchmarks/odds_deepsad.py            # full run
     SKDEEPAD_DATA=../shared/data python benchmarks/odds_deepsad.py --seeds 2 --datasets cardio
 
-Writes ``benchmarks/results/odds_deepsad.md`` and ``.json``.
+    ... python benchmarks/odds_deepsad.py --write-only    # the md from the stored records
+
+Writes ``benchmarks/results/odds_deepsad.md`` and ``.json`` (harness records,
+one per dataset, method and seed, with the run's settings).
 """
 
 import argparse
-import json
-import pathlib
 import time
 import warnings
 
@@ -30,14 +31,20 @@ from skdeepad._benchmark import (
     PAPER_TABLE2,
     TABLE2_SETS,
     default_methods,
-    environment,
     load_tasks,
     run_benchmark,
     to_markdown,
-    write_report,
 )
 
-RESULTS = pathlib.Path(__file__).parent / "results"
+if __package__:  # python -m benchmarks.odds_deepsad
+    from ._harness import (Record, environment_line, group_values, read_json,
+                           records_from_json, records_to_json, write_json, write_markdown)
+else:  # python benchmarks/odds_deepsad.py: Python puts benchmarks/ on the import path
+    from _harness import (Record, environment_line, group_values, read_json,
+                          records_from_json, records_to_json, write_json, write_markdown)
+
+PROTOCOL = "deep-sad-table2 (gamma_l = 0.01, gamma_p = 0)"
+METRIC = "AUC (%)"
 
 
 class _Peer:
@@ -118,56 +125,21 @@ def deepod_ingredients():
     }
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--peer-seeds", type=int, default=10,
-                        help="seeds for the (slower) peers; seeds 0..k-1 of the same splits")
-    parser.add_argument("--datasets", nargs="*", default=list(TABLE2_SETS))
-    parser.add_argument("--n-jobs", type=int, default=-1)
-    parser.add_argument("--no-ablations", action="store_true")
-    parser.add_argument("--ingredients", action="store_true",
-                        help="run only the DeepOD-ingredient configurations (with IF and "
-                             "OC-SVM) and write <output>_ingredients.md")
-    parser.add_argument("--output", default="odds_deepsad")
-    parser.add_argument("--stacked", action="store_true",
-                        help="fit the seeds of each Deep SVDD / Deep SAD configuration as one "
-                             "stack (skdeepad.fit_stacked); same numbers, less time")
-    parser.add_argument("--only", nargs="*", default=None,
-                        help="with --ingredients: run only the configurations named")
-    args = parser.parse_args()
-
-    warnings.filterwarnings("ignore", message="Features .* are constant")
-    tasks, note = load_tasks(args.datasets)
-    ours = default_methods()
-    extra = {} if args.no_ablations else ablations()
-    peers = peer_methods()
-    if args.ingredients:
-        ours = {k: v for k, v in ours.items() if k in ("IsolationForest", "OC-SVM")}
-        extra, peers = deepod_ingredients(), {}
-        if args.only:
-            extra = {k: v for k, v in extra.items() if k in args.only}
-        args.output += "_ingredients"
-    tic = time.perf_counter()
-    methods = {**ours, **extra}
-    # With --stacked, run_benchmark fits the seeds of each Deep SVDD / Deep SAD
-    # configuration as one stack (fit_stacked, per_estimator=True): same models.
-    results = run_benchmark(tasks, methods, seeds=range(args.seeds), n_jobs=args.n_jobs,
-                            stack=args.stacked)
-    wall = time.perf_counter() - tic
-    if peers:
-        results.update(run_benchmark(tasks, peers, seeds=range(args.peer_seeds),
-                                     n_jobs=args.n_jobs, stack=False))
-    main_methods = {**ours, **peers}
+def report(stored):
+    """The markdown of a stored run (its records and settings)."""
+    settings = stored["settings"]
+    results = group_values(records_from_json(stored["records"]), METRIC)
+    tasks, extra = settings["datasets"], settings["extra_methods"]
     lines = [
         "# Deep SAD paper, Table 2 (ODDS, gamma_l = 0.01, gamma_p = 0)",
         "",
-        f"AUC (%) mean ± std over {args.seeds} seeds (peers: {args.peer_seeds} seeds, the "
-        "first seeds' splits). Columns marked (paper) are Ruff et al. (2020), Table 2.",
+        f"AUC (%) mean ± std over {settings['seeds']} seeds (peers: {settings['peer_seeds']} "
+        "seeds, the first seeds' splits). Columns marked (paper) are Ruff et al. (2020), "
+        "Table 2.",
         "",
-        to_markdown(results, tasks, main_methods),
+        to_markdown(results, tasks, settings["main_methods"]),
         "",
-        "## " + ("Options: DeepOD's ingredients in our Deep SAD" if args.ingredients
+        "## " + ("Options: DeepOD's ingredients in our Deep SAD" if settings["ingredients"]
                  else "Ablations: where the paper and the authors' code differ"),
         "",
         to_markdown(results, tasks, extra, paper={}) if extra else "(not run)",
@@ -187,17 +159,75 @@ def main():
         "- PyOD DeepSVDD and DeepOD DeepSAD: their own defaults, on the CPU, quiet. "
         "Unsupervised methods are trained on the training split without its labeled anomalies.",
         "",
-        f"{note}" if note else "",
-        f"Wall time of our methods' fits: {wall:.0f} s"
-        + (" (Deep SVDD / Deep SAD seeds stacked with --stacked)" if args.stacked else "") + ".",
-        f"Environment: {environment()}",
+        settings["note"],
+        "Wall time of our methods' fits: " + (
+            "not recorded" if settings["wall_seconds"] is None else
+            f"{settings['wall_seconds']:.0f} s" + (
+                " (Deep SVDD / Deep SAD seeds stacked with --stacked)" if settings["stacked"]
+                else "")) + ".",
+        f"Environment: {environment_line(stored['environment'])}",
     ]
-    RESULTS.mkdir(exist_ok=True)
-    write_report(RESULTS / f"{args.output}.md", "\n".join(lines) + "\n")
-    raw = {f"{t}|{m}": v for (t, m), v in results.items()}
-    (RESULTS / f"{args.output}.json").write_text(json.dumps(
-        {"auc": raw, "paper": PAPER_TABLE2, "environment": environment()}, indent=1))
-    print("\n".join(lines))
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--peer-seeds", type=int, default=10,
+                        help="seeds for the (slower) peers; seeds 0..k-1 of the same splits")
+    parser.add_argument("--datasets", nargs="*", default=list(TABLE2_SETS))
+    parser.add_argument("--n-jobs", type=int, default=-1)
+    parser.add_argument("--no-ablations", action="store_true")
+    parser.add_argument("--ingredients", action="store_true",
+                        help="run only the DeepOD-ingredient configurations (with IF and "
+                             "OC-SVM) and write <output>_ingredients.md")
+    parser.add_argument("--output", default="odds_deepsad")
+    parser.add_argument("--stacked", action="store_true",
+                        help="fit the seeds of each Deep SVDD / Deep SAD configuration as one "
+                             "stack (skdeepad.fit_stacked); same numbers, less time")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="with --ingredients: run only the configurations named")
+    parser.add_argument("--write-only", action="store_true",
+                        help="rewrite the md from the stored records, fitting nothing")
+    args = parser.parse_args()
+    if args.ingredients:
+        args.output += "_ingredients"
+    if not args.write_only:
+        run(args)
+    md = report(read_json(args.output))
+    write_markdown(args.output, md + "\n")
+    print(md)
+
+
+def run(args):
+    """Fit everything and store the records and the settings the report needs."""
+    warnings.filterwarnings("ignore", message="Features .* are constant")
+    tasks, note = load_tasks(args.datasets)
+    ours = default_methods()
+    extra = {} if args.no_ablations else ablations()
+    peers = peer_methods()
+    if args.ingredients:
+        ours = {k: v for k, v in ours.items() if k in ("IsolationForest", "OC-SVM")}
+        extra, peers = deepod_ingredients(), {}
+        if args.only:
+            extra = {k: v for k, v in extra.items() if k in args.only}
+    tic = time.perf_counter()
+    # With --stacked, run_benchmark fits the seeds of each Deep SVDD / Deep SAD
+    # configuration as one stack (fit_stacked, per_estimator=True): same models.
+    results = run_benchmark(tasks, {**ours, **extra}, seeds=range(args.seeds),
+                            n_jobs=args.n_jobs, stack=args.stacked)
+    wall = time.perf_counter() - tic
+    if peers:
+        results.update(run_benchmark(tasks, peers, seeds=range(args.peer_seeds),
+                                     n_jobs=args.n_jobs, stack=False))
+    records = [Record(task, method, seed, PROTOCOL, METRIC, float(auc))
+               for (task, method), aucs in results.items() for seed, auc in enumerate(aucs)]
+    settings = dict(seeds=args.seeds, peer_seeds=args.peer_seeds, datasets=list(tasks),
+                    main_methods=[*ours, *peers], extra_methods=list(extra),
+                    ingredients=args.ingredients, stacked=args.stacked, wall_seconds=wall,
+                    note=note or "")
+    write_json(args.output, {"settings": settings, "paper": PAPER_TABLE2,
+                             "records": records_to_json(records)})
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ maximise AUC on a random 10 % of the test set, AUC then reported on the whole
 test set, as the paper did to grant the kernel methods "an unfair advantage".
 Those columns are labelled as test-selected.
 
-Results are cached per (dataset, seed, group) in the JSON file, so a run can
-be resumed or extended (``--seeds``) without recomputing; ``--reuse-deep``
+Results are stored as harness records (one per row, dataset and seed; the
+job's group in ``extra``) after every finished (dataset, seed, group) job,
+so a run can be resumed or extended (``--seeds``) without recomputing; ``--reuse-deep``
 takes Deep SVDD / Deep SAD per-seed results from ``odds_deepsad.json`` (same
 splits, same defaults) instead of training them again.
 
@@ -54,9 +55,13 @@ from skdeepad._benchmark import PAPER_TABLE2, TABLE2_SETS, load_tasks, write_rep
 from skdeepad.datasets import make_semisupervised_split
 
 if __package__:  # python -m benchmarks.odds_table2
-    from ._harness import RESULTS, environment_line
+    from ._harness import (RESULTS, Record, environment_line, group_values, records_from_json,
+                           records_to_json, stored_values)
 else:  # python benchmarks/odds_table2.py: Python puts benchmarks/ on the import path
-    from _harness import RESULTS, environment_line
+    from _harness import (RESULTS, Record, environment_line, group_values, records_from_json,
+                          records_to_json, stored_values)
+PROTOCOL = "deep-sad-table2 (gamma_l = 0.01, gamma_p = 0)"
+METRIC = "AUC (%)"
 GAMMAS = [2.0**k for k in range(-7, 3)]
 NUS = [0.01, 0.05, 0.1, 0.2, 0.5]
 
@@ -199,18 +204,29 @@ def run_group(dataset, X, y, seed, group, minmax=True):
             "seconds": time.perf_counter() - start}
 
 
-def _key(dataset, seed, group):
-    return f"{dataset}|{seed}|{group}"
+def job_records(result, protocol):
+    """The records of one finished job (a :func:`run_group` result): one per row.
+
+    ``extra`` keeps the job's group and wall-clock seconds (shared by its
+    rows), the test-selected rows' chosen parameters, and where a reused
+    result came from.
+    """
+    return [Record(result["dataset"], row, result["seed"], protocol, METRIC, float(value),
+                   extra={"group": result["group"], "job_seconds": result["seconds"],
+                          **({"params": result["params"][row]} if row in result["params"]
+                             else {}),
+                          **({"reused": result["reused"]} if "reused" in result else {})})
+            for row, value in result["auc"].items()]
 
 
-def to_markdown(runs, datasets, seeds_per_row):
+def to_markdown(records, datasets, seeds_per_row):
     """Rows = methods, columns = datasets; each cell ours (paper)."""
+    groups = group_values(records, METRIC)
     lines = ["| method | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
     for row in ROWS:
         cells = []
         for d in datasets:
-            aucs = [r["auc"][row] for r in runs.values()
-                    if r["dataset"] == d and row in r["auc"]]
+            aucs = groups.get((d, row), [])
             cell = f"{np.mean(aucs):.1f} ± {np.std(aucs):.1f}" if aucs else "n/a"
             if aucs and len(aucs) != seeds_per_row:
                 cell += f" [{len(aucs)} seeds]"
@@ -224,14 +240,14 @@ def to_markdown(runs, datasets, seeds_per_row):
     return "\n".join(lines)
 
 
-def selected_params_markdown(runs, datasets):
+def selected_params_markdown(records, datasets):
     """How often each parameter value won the test-set selection."""
     lines = []
     for row in [r for r in ROWS if "test-selected" in r]:
         per = []
         for d in datasets:
-            picks = [tuple(sorted(r["params"][row].items())) for r in runs.values()
-                     if r["dataset"] == d and row in r["params"]]
+            picks = [tuple(sorted(r.extra["params"].items())) for r in records
+                     if r.dataset == d and r.method == row and "params" in r.extra]
             if picks:
                 values, counts = np.unique(np.array([str(dict(p)) for p in picks]),
                                            return_counts=True)
@@ -260,23 +276,25 @@ def main(argv=None):
                         help="standardise only (the paper's text) instead of standardising "
                              "and then min-max scaling (the reference code, the default)")
     parser.add_argument("--report-only", action="store_true",
-                        help="write the tables from the cached runs without running more")
+                        help="write the tables from the stored records without running more")
     args = parser.parse_args(argv)
 
-    out = pathlib.Path(args.output)
-    cache = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(
-        ".json").exists() else {"runs": {}}
-    runs = cache["runs"]
+    out = pathlib.Path(args.output).with_suffix(".json")
+    protocol = PROTOCOL + (", standardised only" if args.no_minmax else "")
+    stored = json.loads(out.read_text()) if out.exists() else {}
+    records = records_from_json(stored.get("records", []))
+    done = {(r.dataset, r.seed, r.extra["group"]) for r in records}
     if args.reuse_deep:
-        previous = json.loads((RESULTS / "odds_deepsad.json").read_text())["auc"]
+        previous = stored_values("odds_deepsad")
         for d in args.datasets:
-            for s in range(len(previous.get(f"{d}|Deep SAD", []))):
-                key = _key(d, s, "deep")
-                if key not in runs and f"{d}|Deep SAD" in previous:
-                    runs[key] = {"dataset": d, "seed": s, "group": "deep", "params": {},
-                                 "reused": "odds_deepsad.json", "seconds": None,
-                                 "auc": {m: previous[f"{d}|{m}"][s]
-                                         for m in ("Deep SVDD", "Deep SAD")}}
+            for s in range(len(previous.get((d, "Deep SAD"), []))):
+                if (d, s, "deep") not in done:
+                    records += job_records(
+                        {"dataset": d, "seed": s, "group": "deep", "params": {},
+                         "reused": "odds_deepsad.json", "seconds": None,
+                         "auc": {m: previous[d, m][s] for m in ("Deep SVDD", "Deep SAD")}},
+                        protocol)
+                    done.add((d, s, "deep"))
 
     tasks, note = load_tasks(args.datasets)
     jobs = []
@@ -287,9 +305,9 @@ def main(argv=None):
                 n = args.selected_seeds or n
                 if d == "shuttle" and args.selected_seeds_shuttle is not None:
                     n = args.selected_seeds_shuttle
-            jobs += [(d, s, g) for s in range(n) if _key(d, s, g) not in runs]
+            jobs += [(d, s, g) for s in range(n) if (d, s, g) not in done]
     # Cheapest first, so an interrupted run still fills most of the table
-    # (every finished job is cached); shuttle (27k training rows: its KDE
+    # (every finished job is stored); shuttle (27k training rows: its KDE
     # bandwidth search and kernel grids dominate the run) comes last.
     cost = {"shallow": 0, "supervised": 1, "hybrid": 2, "deep": 3, "selected": 4,
             "hybrid-selected": 5, "oracle": 6}
@@ -297,19 +315,20 @@ def main(argv=None):
                              cost[j[2]], j[1]))
     if args.report_only:
         jobs = []
-    print(f"{len(jobs)} jobs to run ({len(runs)} cached)", flush=True)
+    print(f"{len(jobs)} jobs to run ({len(done)} stored)", flush=True)
 
     def save():
-        cache["environment"] = environment_line()
-        out.with_suffix(".json").write_text(json.dumps(cache, indent=1, sort_keys=True))
+        stored["environment"] = environment_line()
+        stored["records"] = records_to_json(records)
+        out.write_text(json.dumps(stored, indent=1))
 
     for r in Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(
             delayed(run_group)(d, *tasks[d], s, g, not args.no_minmax) for d, s, g in jobs):
-        runs[_key(r["dataset"], r["seed"], r["group"])] = r
+        records += job_records(r, protocol)
         print(f"{r['dataset']} seed {r['seed']} {r['group']}: {r['seconds']:.0f} s", flush=True)
         save()
     if args.reuse_deep and not args.report_only:
-        save()  # the reused rows join the cache
+        save()  # the reused rows join the stored records
 
     datasets = [d for d in args.datasets if d in tasks]
     md = [
@@ -327,11 +346,11 @@ def main(argv=None):
         "kappa = eta_u = eta_l = 1; IF 100 trees, 256 sub-samples; KDE bandwidth by 5-fold "
         "CV log-likelihood over 2^0.5..2^5 on the training data.",
         "",
-        to_markdown(runs, datasets, args.seeds),
+        to_markdown(records, datasets, args.seeds),
         "",
         "## Parameters the test-set selection picked (most frequent value)",
         "",
-        selected_params_markdown(runs, datasets),
+        selected_params_markdown(records, datasets),
         "",
         "## Settings",
         "",
@@ -359,7 +378,7 @@ def main(argv=None):
     if note:
         md += ["", note]
     # The run that last added results (a report-only rewrite claims no new run).
-    md += ["", f"Environment: {environment_line(cache.get('environment'))}"]
+    md += ["", f"Environment: {environment_line(stored.get('environment'))}"]
     write_report(out.with_suffix(".md"), "\n".join(md))
     print("\n".join(md))
 

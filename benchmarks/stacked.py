@@ -236,7 +236,7 @@ def table2(args):
 
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", message="Features .* are constant")
-    stored = harness.read_json("odds_deepsad")["auc"]
+    stored = harness.stored_values("odds_deepsad")
     rows = []
     for name in args.datasets:
         splits = [_split(name, seed) for seed in range(args.seeds)]
@@ -254,7 +254,7 @@ def table2(args):
         auc_lone = [100 * roc_auc_score(s[3], -m.score_samples(s[2])) for m, s in zip(lone, splits)]
         row = dict(dataset=name, seeds=args.seeds, cpu_sequential=cpu_sequential,
                    cpu_stacked=cpu_stacked, auc_stacked=auc_stacked, auc_sequential=auc_lone,
-                   auc_stored=stored[f"{name}|Deep SAD"][:args.seeds], load=os.getloadavg()[0])
+                   auc_stored=stored[name, "Deep SAD"][:args.seeds], load=os.getloadavg()[0])
         rows.append(row)
         print(row, flush=True)
     _write_table2(rows, args)
@@ -312,7 +312,7 @@ def ensemble(args):
 
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", message="Features .* are constant")
-    single = harness.read_json("odds_deepsad")["auc"]
+    single = harness.stored_values("odds_deepsad")
     out_json = RESULTS / "stacked_ensemble.json"
     keep = out_json.exists() and (args.resume or args.write_only)
     results = json.loads(out_json.read_text()) if keep else {}
@@ -336,7 +336,7 @@ def ensemble(args):
             results[key] = dict(
                 ensemble=100 * roc_auc_score(y_test, -det.score_samples(X_test)),
                 members=members,
-                single=single[f"{name}|Deep SAD"][seed],
+                single=single[name, "Deep SAD"][seed],
                 iforest=iforest.value,
                 fit_time=fit_time, load=os.getloadavg()[0],
             )
