@@ -224,7 +224,7 @@ def write_api_fragment():
 #: result files it gathers (a file no prefix matches goes to "Other results").
 BENCHMARK_GROUPS = [
     ("Deep SVDD, Deep SAD and the Deep SAD paper's baselines",
-     ("odds_deepsad", "odds_table2", "mnist_scenarios", "ssad_")),
+     ("odds_deepsad", "deepsad_", "odds_table2", "mnist_scenarios", "ssad_")),
     ("DROCC and DROCC-LF", ("drocc_",)),
     ("AMA", ("ama_",)),
     ("ADRA", ("adra_",)),
