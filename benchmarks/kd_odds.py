@@ -20,26 +20,32 @@ Run::
 
     SKDEEPAD_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/kd_odds.py
 
-Writes ``benchmarks/results/kd_odds.{md,json}``.
+    ... python benchmarks/kd_odds.py --write-only     # the md from the stored records
+
+Writes ``benchmarks/results/kd_odds.{md,json}`` (harness records, the tuned
+learning rates and the run's settings).
 """
 
 import argparse
-import json
-import pathlib
 import time
 import warnings
 
 from skdeepad import KDStudentTeacher
-from skdeepad._benchmark import (default_methods, environment, load_tasks, run_benchmark,
-                                 to_markdown, write_report)
+from skdeepad._benchmark import default_methods, load_tasks, run_benchmark, to_markdown
 from skdeepad.datasets import make_semisupervised_split
 
 if __package__:  # python -m benchmarks.kd_odds
-    from ._harness import stored_values
+    from ._harness import (RESULTS, Record, environment_line, group_values, read_json,
+                           records_from_json, records_to_json, stored_values, write_json,
+                           write_markdown)
 else:  # python benchmarks/kd_odds.py: Python puts benchmarks/ on the import path
-    from _harness import stored_values
+    from _harness import (RESULTS, Record, environment_line, group_values, read_json,
+                          records_from_json, records_to_json, stored_values, write_json,
+                          write_markdown)
 
-RESULTS = pathlib.Path(__file__).parent / "results"
+STEM = "kd_odds"
+PROTOCOL = "deep-sad-table2 (gamma_l = 0.01, gamma_p = 0), unlabeled rows only"
+METRIC = "AUC (%)"
 SETS = ("arrhythmia", "cardio", "satimage-2", "thyroid")
 LRS = (1e-5, 1e-4, 1e-3, 1e-2)
 TEACHERS = {"random": {}, "AE": {"teacher_pretrain": "autoencoder", "pretrain_epochs": 20}}
@@ -61,14 +67,8 @@ def pilot(X, y, teacher):
     return min(losses, key=losses.get), losses
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--datasets", nargs="*", default=list(SETS))
-    parser.add_argument("--recompute-baselines", action="store_true",
-                        help="rerun Deep SVDD / IF / OC-SVM instead of reading their AUCs "
-                             "for the same seeds' splits from results/odds_deepsad.json")
-    args = parser.parse_args()
+def run(args):
+    """Fit everything; store the records, the tuned learning rates and the settings."""
     warnings.filterwarnings("ignore", message="Features .* are constant")
     start = time.perf_counter()
     tasks, note = load_tasks(args.datasets)
@@ -102,25 +102,38 @@ def main():
         results.update(run_benchmark({name: (X, y)}, methods, seeds=range(args.seeds),
                                      n_jobs=1, progress=False))
         print(f"{name} done after {(time.perf_counter() - start) / 60:.1f} min", flush=True)
-    order = {**{m: None for m in names}, **base}
+    records = [Record(task, method, seed, PROTOCOL, METRIC, float(auc))
+               for (task, method), aucs in results.items() for seed, auc in enumerate(aucs)]
+    settings = dict(seeds=args.seeds, datasets=list(tasks), methods=[*names, *base],
+                    baseline_note=baseline_note, note=note or "",
+                    total_minutes=(time.perf_counter() - start) / 60)
+    write_json(STEM, {"settings": settings, "tuned_lr": chosen,
+                      "records": records_to_json(records)})
+
+
+def report(stored):
+    """The markdown of a stored run."""
+    settings = stored["settings"]
+    results = group_values(records_from_json(stored["records"]), METRIC)
     lr_lines = [f"- {k.replace('|', ', ')} teacher: lr {v['lr']:g} (held-out MSE "
                 + ", ".join(f"{lr}: {m:.3g}" for lr, m in v["valid_mse"].items()) + ")"
-                for k, v in chosen.items()]
-    lines = [
+                for k, v in stored["tuned_lr"].items()]
+    return "\n".join([
         "# KDStudentTeacher on ODDS: an extension OUTSIDE the paper",
         "",
         "**Not in Mai et al. (2021)**, which evaluates images only. Deep SAD protocol "
-        f"(60:40 split, standardise + min-max on the training split), {args.seeds} seeds, "
-        "AUC (%) mean ± std; every method is trained on the unlabeled training rows (the 1 % "
-        "labeled anomalies are dropped). Columns marked (paper) are Deep SAD's Table 2 "
-        "(Ruff et al., 2020), for orientation only.",
+        f"(60:40 split, standardise + min-max on the training split), {settings['seeds']} "
+        "seeds, AUC (%) mean ± std; every method is trained on the unlabeled training rows "
+        "(the 1 % labeled anomalies are dropped). Columns marked (paper) are Deep SAD's "
+        "Table 2 (Ruff et al., 2020), for orientation only.",
         "",
-        to_markdown(results, tasks, order),
+        to_markdown(results, settings["datasets"], settings["methods"]),
         "",
         "## Settings (fixed in advance; nothing selected on test data)",
         "",
         "- KD: MLP teacher p -> 256 (bias-free linear, BN, leaky ReLU 0.1) -> 256 "
-        "(bias-free linear, leaky ReLU 0.1) -> 128-d linear head; student of the same architecture, fresh init; batch 64; the random "
+        "(bias-free linear, leaky ReLU 0.1) -> 128-d linear head; student of the same "
+        "architecture, fresh init; batch 64; the random "
         "teacher's BN statistics set on the training rows; AE teacher pretrained 20 epochs "
         "(Adam 1e-3), its 128-d bottleneck as the head. Paper student: Adam 1e-5, 20 "
         "epochs. Tuned student: 20 epochs at the learning rate chosen on held-out "
@@ -128,22 +141,33 @@ def main():
         *lr_lines,
         "- Deep SVDD: skdeepad defaults (the Deep SAD paper's: AE pretraining, 150 + 150 "
         "epochs). IsolationForest: 100 trees, 256 sub-samples. OC-SVM: RBF, gamma='scale', "
-        "nu=0.1. " + baseline_note,
+        "nu=0.1. " + settings["baseline_note"],
         "",
-        note,
-        f"Total time: {(time.perf_counter() - start) / 60:.1f} min (one shared CPU core).",
+        settings["note"],
+        f"Total time: {settings['total_minutes']:.1f} min (one shared CPU core).",
         "",
-        f"Environment: {environment()}",
+        f"Environment: {environment_line(stored['environment'])}",
         "",
-        f"Command: `python benchmarks/kd_odds.py --seeds {args.seeds} --datasets "
-        + " ".join(args.datasets) + "`",
-    ]
-    RESULTS.mkdir(exist_ok=True)
-    write_report(RESULTS / "kd_odds.md", "\n".join(lines) + "\n")
-    (RESULTS / "kd_odds.json").write_text(json.dumps(
-        {"auc": {f"{t}|{m}": v for (t, m), v in results.items()}, "tuned_lr": chosen,
-         "environment": environment()}, indent=1))
-    print("\n".join(lines))
+        f"Command: `python benchmarks/kd_odds.py --seeds {settings['seeds']} --datasets "
+        + " ".join(settings["datasets"]) + "`",
+    ])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--datasets", nargs="*", default=list(SETS))
+    parser.add_argument("--recompute-baselines", action="store_true",
+                        help="rerun Deep SVDD / IF / OC-SVM instead of reading their AUCs "
+                             "for the same seeds' splits from results/odds_deepsad.json")
+    parser.add_argument("--write-only", action="store_true",
+                        help="rewrite the md from the stored records, fitting nothing")
+    args = parser.parse_args()
+    if not args.write_only:
+        run(args)
+    md = report(read_json(STEM))
+    write_markdown(STEM, md + "\n")
+    print(md)
 
 
 if __name__ == "__main__":
