@@ -62,11 +62,32 @@ from skdeepad.networks import ResNet26
 from skdeepad.pretraining import pretrain_classifier
 
 if __package__:  # python -m benchmarks.adra_mnist
-    from ._harness import (RESULTS, environment_line, markdown_table, read_json, write_json,
-                           write_markdown)
+    from ._harness import (RESULTS, Record, environment_line, markdown_table, read_json,
+                           records_from_json, records_to_json, write_json, write_markdown)
 else:  # python benchmarks/adra_mnist.py: Python puts benchmarks/ on the import path
-    from _harness import (RESULTS, environment_line, markdown_table, read_json, write_json,
-                          write_markdown)
+    from _harness import (RESULTS, Record, environment_line, markdown_table, read_json,
+                          records_from_json, records_to_json, write_json, write_markdown)
+
+PROTOCOL = "one-vs-rest, MNIST half B miniature"
+METRIC = "AUC (%)"
+
+
+def load(output):
+    """A stored run, its records as the ``runs`` dicts the report reads (arm, digit,
+    seed, auc, seconds)."""
+    stored = read_json(output)
+    runs = [{"arm": r.method, "digit": r.extra["digit"], "seed": r.seed, "auc": r.value,
+             "seconds": r.fit_seconds} for r in records_from_json(stored.pop("records"))]
+    return {**stored, "runs": runs}
+
+
+def store(output, record):
+    """Write a run: its ``runs`` as harness records, beside the settings."""
+    records = [Record(f"MNIST digit {r['digit']}", r["arm"], r["seed"], PROTOCOL, METRIC,
+                      float(r["auc"]), r["seconds"], {"digit": r["digit"]})
+               for r in record["runs"]]
+    write_json(output, {**{k: v for k, v in record.items() if k != "runs"},
+                        "records": records_to_json(records)})
 
 #: Table 1 of the paper (CIFAR-10 one-vs-rest, mean AUC %); TF and L2-SP are
 #: not in Table 1 (only in the hold-one-out Table 2, in average precision).
@@ -172,7 +193,7 @@ def run(args):
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", category=UserWarning, module="sklearn")
     out = RESULTS / f"{args.output}.json"
-    done = read_json(args.output) if (args.resume and out.exists()) else None
+    done = load(args.output) if (args.resume and out.exists()) else None
     cache = pathlib.Path(args.cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     widths = tuple(args.widths)
@@ -217,12 +238,12 @@ def run(args):
                                        "auc": auc, "seconds": secs})
                 print(f"seed {seed} digit {digit} {arm:28s} AUC {auc:5.1f}  ({secs:.0f} s)",
                       flush=True)
-                write_json(args.output, record)
+                store(args.output, record)
     return record
 
 
 def report(output):
-    record = read_json(output)
+    record = load(output)
     runs = record["runs"]
     arms = [a for a in ARMS if any(r["arm"] == a for r in runs)]
     # only (digit, seed) pairs on which every arm finished, so means compare like with like
@@ -291,7 +312,7 @@ def report(output):
         path = RESULTS / f"{output}{suffix}.json"
         if not path.exists():
             continue
-        other = read_json(f"{output}{suffix}")
+        other = load(f"{output}{suffix}")
         pairs = {(r["digit"], r["seed"]) for r in other["runs"]}
         var_arms = [a for a in ARMS if any(r["arm"] == a for r in other["runs"])]
 
@@ -310,7 +331,7 @@ def report(output):
              [label] + [mean_on(other["runs"], a) for a in var_arms]])
     ema = RESULTS / f"{output}_ema_bn.json"
     if ema.exists():  # the first run, stopped early: the code's moving-average BN statistics
-        old = read_json(f"{output}_ema_bn")["runs"]
+        old = load(f"{output}_ema_bn")["runs"]
         old_digits = sorted({r["digit"] for r in old})
         old_arms = [a for a in arms if any(r["arm"] == a for r in old)]
 
@@ -386,12 +407,12 @@ def main():
     if not args.report:
         run(args)
     if args.merge:  # runs of the same protocol written by parallel processes
-        record = read_json(args.output)
+        record = load(args.output)
         for name in args.merge:
-            extra = read_json(name)["runs"]
+            extra = load(name)["runs"]
             keys = {(r["arm"], r["digit"], r["seed"]) for r in record["runs"]}
             record["runs"] += [r for r in extra if (r["arm"], r["digit"], r["seed"]) not in keys]
-        write_json(args.output, record)
+        store(args.output, record)
     report(args.output)
 
 
