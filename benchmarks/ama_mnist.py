@@ -53,11 +53,11 @@ from skdeepad.datasets import load_mnist_test
 from skdeepad.inspection import reconstruction_error
 
 if __package__:  # python -m benchmarks.ama_mnist
-    from ._harness import (RESULTS, environment_line, markdown_table, read_json, write_json,
-                           write_markdown)
+    from ._harness import (RESULTS, Record, environment_line, markdown_table, read_json,
+                           records_from_json, records_to_json, write_json, write_markdown)
 else:  # python benchmarks/ama_mnist.py: Python puts benchmarks/ on the import path
-    from _harness import (RESULTS, environment_line, markdown_table, read_json, write_json,
-                          write_markdown)
+    from _harness import (RESULTS, Record, environment_line, markdown_table, read_json,
+                          records_from_json, records_to_json, write_json, write_markdown)
 
 #: The paper's Table 2, MNIST row (AMA and Deep SVDD as the paper reports them).
 PAPER = {
@@ -165,6 +165,42 @@ METHODS = ["AMA A-score", "AMA R-score", "AMA pixel L1", "Deep SAD (no labels) =
            "OC-SVM", "IsolationForest", "PCA rec. error"]
 
 
+PROTOCOL = "one-vs-rest, MNIST test split miniature"
+METRIC = "AUROC"
+#: What one (digit, seed) split records besides the methods' AUROCs.
+SPLIT_FIELDS = ("n_train", "n_test", "n_anomalies")
+
+
+def rows_to_records(rows):
+    """One record per method and (digit, seed) row; AMA's three scores share its fit."""
+    records = []
+    for row in rows:
+        split = {k: row[k] for k in SPLIT_FIELDS}
+        for m in METHODS:
+            if m in row:
+                ama = m.startswith("AMA ")
+                extra = {**split, **({"s_per_epoch": row["ama_s_per_epoch"]} if ama else {})}
+                records.append(Record(
+                    f"MNIST digit {row['digit']}", m, row["seed"], PROTOCOL, METRIC,
+                    float(row[m]), row["ama_fit_s"] if ama else row[f"{m} fit_s"], extra))
+    return records
+
+
+def records_to_rows(records):
+    """The (digit, seed) rows the report reads, back from the records."""
+    rows = {}
+    for r in records:
+        digit = int(r.dataset.rsplit(" ", 1)[1])
+        row = rows.setdefault((digit, r.seed), {"digit": digit, "seed": r.seed,
+                                                **{k: r.extra[k] for k in SPLIT_FIELDS}})
+        row[r.method] = r.value
+        if r.method.startswith("AMA "):
+            row["ama_fit_s"], row["ama_s_per_epoch"] = r.fit_seconds, r.extra["s_per_epoch"]
+        else:
+            row[f"{r.method} fit_s"] = r.fit_seconds
+    return list(rows.values())
+
+
 def to_markdown(rows, digits_list, seeds, n_anomalies, env=None):
     """The report; ``env``: the environment line (default: this process's)."""
     header = ["digit", "seeds", "AMA (paper)", *METHODS, "Deep SVDD (paper)"]
@@ -241,17 +277,19 @@ def main(argv=None):
             rows = json.loads(partial.read_text())
         else:  # only the md is rewritten, with the stored run's environment line
             stored = read_json(args.output)
-            rows, env = stored["rows"], stored["environment"]
+            rows = records_to_rows(records_from_json(stored["records"]))
+            env = stored["environment"]
         seeds = sorted({r["seed"] for r in rows})
         args.digits = sorted({r["digit"] for r in rows})
     else:
         seeds = list(range(args.seeds))
-        kept = read_json(args.output)["rows"] if args.resume else []
+        kept = (records_to_rows(records_from_json(read_json(args.output)["records"]))
+                if args.resume else [])
         rows = run(args.digits, seeds, args.n_anomalies, partial=partial, rows=kept)
     if env is None:
         env = environment_line()
         write_json(args.output, {"environment": env, "ama_settings": dict(AMA_MINI),
-                                 "rows": rows})
+                                 "records": records_to_json(rows_to_records(rows))})
         partial.unlink(missing_ok=True)  # the final JSON holds every row now
     md = to_markdown(rows, args.digits, seeds, args.n_anomalies, env)
     write_markdown(args.output, md + "\n")
