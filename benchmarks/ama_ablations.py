@@ -36,13 +36,36 @@ from skdeepad._benchmark import shallow_normality
 from skdeepad.networks import AMAConvEncoder, AMAConvGenerator, EncoderDecoder
 
 if __package__:  # python -m benchmarks.ama_ablations
-    from ._harness import (RESULTS, environment_line, markdown_table, read_json, write_json,
-                           write_markdown)
-    from .ama_mnist import AMA_MINI, ama_scores, load_data, one_vs_rest_split
+    from ._harness import (RESULTS, Record, environment_line, markdown_table, read_json,
+                           records_from_json, records_to_json, write_json, write_markdown)
+    from .ama_mnist import (AMA_MINI, ama_scores, load_data, one_vs_rest_split,
+                            records_to_rows)
 else:  # python benchmarks/ama_ablations.py: Python puts benchmarks/ on the import path
-    from _harness import (RESULTS, environment_line, markdown_table, read_json, write_json,
-                          write_markdown)
-    from ama_mnist import AMA_MINI, ama_scores, load_data, one_vs_rest_split
+    from _harness import (RESULTS, Record, environment_line, markdown_table, read_json,
+                          records_from_json, records_to_json, write_json, write_markdown)
+    from ama_mnist import AMA_MINI, ama_scores, load_data, one_vs_rest_split, records_to_rows
+
+PROTOCOL = "one-vs-rest, MNIST test split miniature"
+METRIC = "AUROC"
+
+
+def stored_rows(stem):
+    """The (digit, seed) rows of ``results/<stem>.json``'s records."""
+    records = records_from_json(read_json(stem)["records"])
+    if stem == "ama_mnist":
+        return records_to_rows(records)
+    rows = {}
+    for r in records:
+        digit = int(r.dataset.rsplit(" ", 1)[1])
+        rows.setdefault((digit, r.seed), {"digit": digit, "seed": r.seed})[r.method] = r.value
+    return list(rows.values())
+
+
+def rows_to_records(rows):
+    """One record per ``"variant | score"`` column of each (digit, seed) row."""
+    return [Record(f"MNIST digit {row['digit']}", key, row["seed"], PROTOCOL, METRIC,
+                   float(value))
+            for row in rows for key, value in row.items() if key not in ("digit", "seed")]
 
 VARIANTS = {
     "AMA (full)": {},
@@ -198,21 +221,21 @@ def main(argv=None):
         if partial.exists():  # an interrupted run: its rows become the JSON
             rows = json.loads(partial.read_text())
         else:  # only the md and png are rewritten, with the stored run's environment line
-            stored = read_json("ama_ablations")
-            rows, env = stored["rows"], stored["environment"]
+            rows, env = stored_rows("ama_ablations"), read_json("ama_ablations")["environment"]
         seeds = sorted({r["seed"] for r in rows})
         args.digits = sorted({r["digit"] for r in rows})
     else:
         seeds = list(range(args.seeds))
         kept, full = [], []
         if args.resume:
-            kept = read_json("ama_ablations")["rows"]
-            full = read_json("ama_mnist")["rows"]
+            kept = stored_rows("ama_ablations")
+            full = stored_rows("ama_mnist")
         rows = run(args.digits, seeds, args.n_anomalies, partial, kept, full)
     table = summarise(rows, args.digits)
     if env is None:
         env = environment_line()
-        write_json("ama_ablations", {"environment": env, "rows": rows, "table": table})
+        write_json("ama_ablations", {"environment": env,
+                                     "records": records_to_json(rows_to_records(rows))})
         partial.unlink(missing_ok=True)  # the final JSON holds every row now
     plot(table, args.digits, RESULTS / "ama_ablations.png")
     md = to_markdown(table, args.digits, seeds, args.n_anomalies, env)
