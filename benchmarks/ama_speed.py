@@ -21,10 +21,12 @@ import torch
 from skdeepad import AMA
 
 if __package__:  # python -m benchmarks.ama_speed
-    from ._harness import environment_line, markdown_table, read_json, write_json, write_markdown
+    from ._harness import (Record, environment_line, markdown_table, read_json,
+                           records_from_json, records_to_json, write_json, write_markdown)
     from .ama_mnist import AMA_MINI, load_data, one_vs_rest_split
 else:  # python benchmarks/ama_speed.py: Python puts benchmarks/ on the import path
-    from _harness import environment_line, markdown_table, read_json, write_json, write_markdown
+    from _harness import (Record, environment_line, markdown_table, read_json,
+                          records_from_json, records_to_json, write_json, write_markdown)
     from ama_mnist import AMA_MINI, load_data, one_vs_rest_split
 
 
@@ -36,7 +38,8 @@ def main():
     args = parser.parse_args()
     if args.write_only:
         stored = read_json("ama_speed")
-        print(write(stored["rows"], stored["environment"]))
+        print(write(records_to_rows(records_from_json(stored["records"])),
+                    stored["environment"]))
         return
     torch.set_num_threads(1)
     X, digits = load_data()
@@ -53,6 +56,25 @@ def main():
                      "cpu_s_per_epoch": time.process_time() - cpu})
         print(rows[-1], flush=True)
     print(write(rows))
+
+
+PROTOCOL = "one AMA epoch on one digit's MNIST miniature training images"
+
+
+def rows_to_records(rows):
+    """One record per configuration: CPU s per epoch (wall s and images in ``extra``)."""
+    return [Record("MNIST digit 0", f"AMA, width 1/{round(1 / r['width'])}, "
+                   f"n_critic {r['n_critic']}", 0, PROTOCOL, "CPU s / epoch",
+                   float(r["cpu_s_per_epoch"]), r["wall_s_per_epoch"],
+                   {"width": r["width"], "n_critic": r["n_critic"], "n_images": r["n_images"]})
+            for r in rows]
+
+
+def records_to_rows(records):
+    """The rows the table reads, back from the records."""
+    return [{"width": r.extra["width"], "n_critic": r.extra["n_critic"],
+             "n_images": r.extra["n_images"], "wall_s_per_epoch": r.fit_seconds,
+             "cpu_s_per_epoch": r.value} for r in records]
 
 
 def write(rows, stored_env=None):
@@ -76,7 +98,8 @@ def write(rows, stored_env=None):
     ])
     write_markdown("ama_speed", md + "\n")
     if stored_env is None:
-        write_json("ama_speed", {"environment": env, "rows": rows})
+        write_json("ama_speed", {"environment": env,
+                                 "records": records_to_json(rows_to_records(rows))})
     return md
 
 
