@@ -38,7 +38,6 @@ Results are written through ``benchmarks/_harness.py``.
 """
 
 import argparse
-import json
 import os
 import time
 import warnings
@@ -315,7 +314,8 @@ def ensemble(args):
     single = harness.stored_values("odds_deepsad")
     out_json = RESULTS / "stacked_ensemble.json"
     keep = out_json.exists() and (args.resume or args.write_only)
-    results = json.loads(out_json.read_text()) if keep else {}
+    stored = harness.read_json("stacked_ensemble") if keep else {}
+    results = _ensemble_results(harness.records_from_json(stored.get("records", [])))
     for name in [] if args.write_only else args.datasets:
         for seed in range(args.seeds):
             key = f"{name}|{seed}"
@@ -341,8 +341,43 @@ def ensemble(args):
                 fit_time=fit_time, load=os.getloadavg()[0],
             )
             print(key, {k: v for k, v in results[key].items() if k != "members"}, flush=True)
-            out_json.write_text(json.dumps(results, indent=1))
+            harness.write_json("stacked_ensemble", {
+                "records": harness.records_to_json(_ensemble_records(results))},
+                stored.get("environment"))
     _write_ensemble(results, args)
+
+
+#: The ensemble part's methods, as its records name them, and its per-split fields.
+_ENSEMBLE_METHODS = {"ensemble": "StackedEnsemble (10 Deep SAD members)",
+                     "single": "Deep SAD (odds_deepsad.json)", "iforest": "IsolationForest"}
+
+
+def _ensemble_records(results):
+    """``{"dataset|seed": split result}`` as records: the ensemble (with its members'
+    AUCs, fit time and load), the single Deep SAD it is compared with, IsolationForest."""
+    out = []
+    for key, r in results.items():
+        name, seed = key.split("|")
+        for field, method in _ENSEMBLE_METHODS.items():
+            ensemble = field == "ensemble"
+            out.append(harness.Record(
+                name, method, int(seed), "deep-sad-table2", "AUC (%)", float(r[field]),
+                r["fit_time"] if ensemble else None,
+                {"members": r["members"], "load": r["load"]} if ensemble else {}))
+    return out
+
+
+def _ensemble_results(records):
+    """The ``{"dataset|seed": split result}`` the table reads, back from the records."""
+    results = {}
+    for rec in records:
+        r = results.setdefault(f"{rec.dataset}|{rec.seed}", {})
+        field = next(f for f, m in _ENSEMBLE_METHODS.items() if m == rec.method)
+        r[field] = rec.value
+        if field == "ensemble":
+            r.update(members=rec.extra["members"], fit_time=rec.fit_seconds,
+                     load=rec.extra["load"])
+    return results
 
 
 def _write_ensemble(results, args):
