@@ -47,6 +47,7 @@ __all__ = [
     "RESULTS",
     "Record",
     "add_shallow_baselines",
+    "dumps",
     "environment_line",
     "group_values",
     "markdown_table",
@@ -230,8 +231,25 @@ def stored_values(stem, metric="AUC (%)"):
     return group_values(records_from_json(read_json(stem)["records"]), metric)
 
 
+def dumps(payload):
+    """``payload`` as JSON text: ``indent=1``, but one line per record of a ``"records"`` list.
+
+    A record per line keeps the files about half the size of an indented
+    dump and makes a rerun's diff one line per changed number.
+    """
+    parts = []
+    for key, value in payload.items():
+        if key == "records" and isinstance(value, list) and value:
+            rows = ",\n".join("  " + json.dumps(r) for r in value)
+            parts.append(f' "records": [\n{rows}\n ]')
+        else:
+            text = json.dumps(value, indent=1).replace("\n", "\n ")
+            parts.append(f" {json.dumps(key)}: {text}")
+    return "{\n" + ",\n".join(parts) + "\n}"
+
+
 def write_json(stem, payload, env=None):
-    """Write ``payload`` to ``results/<stem>.json`` (``indent=1``) and return the path.
+    """Write ``payload`` to ``results/<stem>.json`` (:func:`dumps`) and return the path.
 
     ``payload`` (a dict) gets an ``"environment"`` entry, ``env`` or the
     current :func:`environment_line`, unless it has one.
@@ -240,7 +258,7 @@ def write_json(stem, payload, env=None):
     path = RESULTS / f"{stem}.json"
     payload = {**payload}
     payload.setdefault("environment", env or environment_line())
-    path.write_text(json.dumps(payload, indent=1))
+    path.write_text(dumps(payload))
     return path
 
 

@@ -15,13 +15,19 @@ Run after ``adra_mnist.py`` (it reuses its cached backbone)::
 
     SKDEEPAD_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/adra_small_modes.py
 
-Writes ``benchmarks/results/adra_small_modes.{json,md,png}``.  ``--add-shallow``
-fits only IsolationForest and OC-SVM on the splits of the settings recorded in
-the JSON and adds them to the JSON, md and png.
+    python benchmarks/adra_small_modes.py --write-only   # md and png from the JSON
+
+Writes ``benchmarks/results/adra_small_modes.{json,md,png}``.  The JSON holds
+the run's settings and harness records: per pair (a, b), ratio r and arm, a
+"secondary AUC (%)" and a "primary AUC (%)" record (seed 0, the deep arms'
+seconds of fit and scoring as ``fit_seconds``; pair, r and the shallow arms'
+image counts in ``extra``).  ``--add-shallow`` fits only IsolationForest and
+OC-SVM on the splits of the settings recorded in the JSON and adds them to the
+JSON, md and png (with a ``"shallow_added"`` environment line); ``--write-only``
+rewrites the md and png from the JSON, fitting nothing.
 """
 
 import argparse
-import json
 import pathlib
 import time
 import warnings
@@ -31,15 +37,24 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from skdeepad import ADRA
-from skdeepad._benchmark import environment, shallow_normality, write_report
+from skdeepad._benchmark import shallow_normality
 from skdeepad.datasets import make_outlier_corpus
 from skdeepad.networks import ResNet26
 from skdeepad.pretraining import pretrain_classifier
 
 if __package__:  # python -m benchmarks.adra_small_modes
-    from .adra_mnist import RESULTS, digits_as_mnist, mnist_halves
+    from ._harness import (RESULTS, Record, environment_line, read_json, records_from_json,
+                           records_to_json, write_json, write_markdown)
+    from .adra_mnist import digits_as_mnist, mnist_halves
 else:  # python benchmarks/adra_small_modes.py: Python puts benchmarks/ on the import path
-    from adra_mnist import RESULTS, digits_as_mnist, mnist_halves
+    from _harness import (RESULTS, Record, environment_line, read_json, records_from_json,
+                          records_to_json, write_json, write_markdown)
+    from adra_mnist import digits_as_mnist, mnist_halves
+
+STEM = "adra_small_modes"
+PROTOCOL = "a + r b normal training images; held-out b or a vs 800 other digits"
+#: The two AUCs of a run and their records' metric.
+METRICS = {"secondary": "secondary AUC (%)", "primary": "primary AUC (%)"}
 
 ARMS = {"scratch": dict(mode="scratch", n_adapters=1),
         "finetune": dict(mode="finetune", n_adapters=1),
@@ -91,6 +106,42 @@ def shallow_runs(X, y, pairs, ratios, n_primary):
     return runs
 
 
+def runs_to_records(runs):
+    """Two records per run (secondary and primary AUC), sharing the run's seconds."""
+    records = []
+    for q in runs:
+        a, b = q["pair"]
+        extra = {k: v for k, v in q.items() if k not in ("arm", "seconds", *METRICS)}
+        records += [Record(f"MNIST digits {a}/{b}, r = {q['r']}", q["arm"], 0, PROTOCOL,
+                           metric, float(q[k]), q.get("seconds"), extra)
+                    for k, metric in METRICS.items()]
+    return records
+
+
+def records_to_runs(records):
+    """The runs the report reads (pair, r, arm, secondary, primary, ...), from the records."""
+    runs = {}
+    for r in records:
+        q = runs.setdefault((r.dataset, r.method), {"arm": r.method, **r.extra})
+        q[next(k for k, metric in METRICS.items() if metric == r.metric)] = r.value
+        if r.fit_seconds is not None:
+            q["seconds"] = r.fit_seconds
+    return list(runs.values())
+
+
+def load():
+    """The stored run, its records as the runs the report reads."""
+    stored = read_json(STEM)
+    runs = records_to_runs(records_from_json(stored.pop("records")))
+    return {**stored, "runs": runs}
+
+
+def store(record):
+    """Write a run (``environment``, ``settings``, ``runs``, ...) with its runs as records."""
+    write_json(STEM, {**{k: v for k, v in record.items() if k != "runs"},
+                      "records": records_to_json(runs_to_records(record["runs"]))})
+
+
 def report(record):
     """Write the md and png of ``record`` (the JSON's content)."""
     settings, runs = record["settings"], record["runs"]
@@ -109,7 +160,7 @@ def report(record):
              + (f" They were added afterwards with `--add-shallow` ({added}): same settings "
                 "and splits (recomputed from the settings recorded in the JSON), the deep "
                 "numbers are those of the original run." if added else ""), "",
-             f"Environment: {record['environment']}", "",
+             f"Environment: {environment_line(record['environment'])}", "",
              "| pair (a, b) | r | " + " | ".join(f"{arm} secondary" for arm in arms) + " | "
              + " | ".join(f"{arm} primary" for arm in arms) + " |",
              "|---|---|" + "---|" * (2 * len(arms))]
@@ -126,7 +177,7 @@ def report(record):
                     rel = f" ({q[k] / ref[(arm, k)]:.2f})" if (arm, k) in ref else ""
                     cells.append(f"{q[k]:.1f}{rel}")
             lines.append(f"| ({a}, {b}) | {r} | " + " | ".join(cells) + " |")
-    write_report(RESULTS / "adra_small_modes.md", "\n".join(lines) + "\n")
+    write_markdown(STEM, "\n".join(lines) + "\n")
     print("\n".join(lines))
     try:
         import matplotlib
@@ -153,7 +204,7 @@ def report(record):
         ax.set_title(f"a = {a}, b = {b} (solid: b, dashed: a)", fontsize=9)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(RESULTS / "adra_small_modes.png", dpi=120)
+    fig.savefig(RESULTS / f"{STEM}.png", dpi=120)
 
 
 def main():
@@ -170,18 +221,21 @@ def main():
     parser.add_argument("--add-shallow", action="store_true",
                         help="add IsolationForest and OC-SVM to the existing JSON (the "
                              "settings are read from it; nothing deep is refitted)")
+    parser.add_argument("--write-only", action="store_true",
+                        help="only rewrite the md and png from the JSON, fitting nothing")
     args = parser.parse_args()
+    if args.write_only:
+        report(load())
+        return
     torch.set_num_threads(1)
-    path = RESULTS / "adra_small_modes.json"
     if args.add_shallow:
-        record = json.loads(path.read_text())
+        record = load()
         st = record["settings"]
         _, (X, y) = mnist_halves(st["data_home"])
         runs = [q for q in record["runs"] if q["arm"] not in SHALLOW]
         new = shallow_runs(X, y, st["pairs"], st["ratios"], st["n_primary"])
-        # New entries first, so that the JSON's diff only adds lines.
-        record = {"shallow_added": environment(), **record, "runs": new + runs}
-        path.write_text(json.dumps(record, indent=1))
+        record = {**record, "shallow_added": environment_line(), "runs": runs + new}
+        store(record)
         report(record)
         return
     widths = tuple(args.widths)
@@ -218,8 +272,9 @@ def main():
                              "seconds": time.perf_counter() - tic})
                 print(runs[-1], flush=True)
     runs += shallow_runs(X, y, args.pairs, args.ratios, args.n_primary)
-    record = {"environment": environment(), "settings": vars(args), "runs": runs}
-    path.write_text(json.dumps(record, indent=1))
+    settings = {k: v for k, v in vars(args).items() if k not in ("add_shallow", "write_only")}
+    record = {"environment": environment_line(), "settings": settings, "runs": runs}
+    store(record)
     report(record)
 
 

@@ -16,13 +16,18 @@ ways on random data of MNIST shape:
 Run::
 
     OMP_NUM_THREADS=1 python benchmarks/adra_speed.py
+    python benchmarks/adra_speed.py --write-only   # the md again from the JSON
 
-Writes ``benchmarks/results/adra_speed_<device>.{md,json}``.
+Writes ``benchmarks/results/adra_speed_<device type>.{md,json}``.  The JSON
+holds harness records of wall-clock seconds, one per timed number (metric
+"s / epoch", or "forward s" and "backward s" of one step; the method names arm
+and widths; arm, widths and trained parameters in ``extra``), beside the
+device, its note in the md (the GPU's name, or how the CPU was shared), the
+step's batch size and repeats.  ``--write-only`` (with ``--device`` naming the
+file) rewrites the md from the JSON, timing nothing.
 """
 
 import argparse
-import json
-import pathlib
 import statistics
 import time
 import warnings
@@ -32,10 +37,14 @@ import torch
 
 from skdeepad import ADRA
 from skdeepad._adra import hsc_loss, pseudo_huber
-from skdeepad._benchmark import environment, write_report
 from skdeepad.networks import ResNet26
 
-RESULTS = pathlib.Path(__file__).parent / "results"
+if __package__:  # python -m benchmarks.adra_speed
+    from ._harness import (Record, environment_line, read_json, records_from_json,
+                           records_to_json, write_json, write_markdown)
+else:  # python benchmarks/adra_speed.py: Python puts benchmarks/ on the import path
+    from _harness import (Record, environment_line, read_json, records_from_json,
+                          records_to_json, write_json, write_markdown)
 ARMS = {"finetune": dict(mode="finetune"), "ADRA K=1": dict(mode="adra", n_adapters=1),
         "ADRA K=2": dict(mode="adra", n_adapters=2)}
 
@@ -72,17 +81,8 @@ def step_times(det, x, t, reps):
     return statistics.median(fwd), statistics.median(bwd)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--widths", nargs="*", default=["8,16,32", "32,64,128", "64,128,256"])
-    parser.add_argument("--epoch-widths", nargs="*", default=["8,16,32", "16,32,64"])
-    parser.add_argument("--step-batch", type=int, default=32)
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args()
-    device = torch.device(args.device)
-    if device.type == "cpu":
-        torch.set_num_threads(1)
+def run(args, device):
+    """Time the arms; the rows (kind "epoch": seconds; kind "step": forward, backward)."""
     rng = np.random.RandomState(0)
     X = rng.rand(512, 1, 28, 28).astype(np.float32)
     y = np.r_[np.zeros(256), -np.ones(256)]
@@ -112,15 +112,46 @@ def main():
             rows.append({"kind": "step", "widths": widths, "arm": arm, "forward": f,
                          "backward": b, "trainable": dets[arm].n_trainable_parameters_})
             print(rows[-1], flush=True)
-    name = f"adra_speed_{device.type}"
-    (RESULTS / f"{name}.json").write_text(json.dumps(
-        {"environment": environment(), "device": str(device), "rows": rows}, indent=1))
+    return rows
+
+
+DATASET = "random 1x28x28 images"
+#: The records' protocol per kind of row.
+PROTOCOLS = {
+    "epoch": "ADRA fit, 256 normal + 256 corpus images, batches 64 + 64; median of epochs 2-3",
+    "step": "one training step, forward and backward timed apart; median of interleaved repeats",
+}
+#: The records' metric per timed field of a row (wall-clock seconds).
+METRICS = {"seconds": "s / epoch", "forward": "forward s", "backward": "backward s"}
+
+
+def rows_to_records(rows):
+    """One record per timed number; arm, widths and trained parameters in ``extra``."""
+    return [Record(DATASET, f"{r['arm']}, widths {tuple(r['widths'])}", 0, PROTOCOLS[r["kind"]],
+                   metric, float(r[field]), None,
+                   {"arm": r["arm"], "widths": list(r["widths"]), "trainable": r["trainable"]})
+            for r in rows for field, metric in METRICS.items() if field in r]
+
+
+def records_to_rows(records):
+    """The rows the tables read, back from the records."""
+    rows = {}
+    for rec in records:
+        kind = next(k for k, p in PROTOCOLS.items() if p == rec.protocol)
+        row = rows.setdefault((kind, rec.method), {
+            "kind": kind, "widths": tuple(rec.extra["widths"]), "arm": rec.extra["arm"],
+            "trainable": rec.extra["trainable"]})
+        row[next(f for f, m in METRICS.items() if m == rec.metric)] = rec.value
+    return list(rows.values())
+
+
+def report(stored):
+    """The markdown of a stored run."""
+    rows = records_to_rows(records_from_json(stored["records"]))
+    device = stored["device"].split(":")[0]
     lines = [
-        f"# ADRA vs finetuning: training speed ({device.type.upper()})", "",
-        f"Environment: {environment()}; "
-        + ("1 CPU thread on a machine shared with other jobs: timings are noisy, arms "
-           "were interleaved so that load changes hit them alike."
-           if device.type == "cpu" else torch.cuda.get_device_name()),
+        f"# ADRA vs finetuning: training speed ({device.upper()})", "",
+        f"Environment: {environment_line(stored['environment'])}; {stored['device_note']}",
         "Random 1x28x28 images, ResNet26 (1 input channel), HSC loss.", "",
         "## Seconds per epoch (256 normal + 256 corpus images, batches 64 + 64; "
         "median of epochs 2-3)", "",
@@ -131,8 +162,8 @@ def main():
                     and q["widths"] == r["widths"] and q["arm"] == "finetune")
         lines.append(f"| {r['widths']} | {r['arm']} | {r['trainable']:,} | {r['seconds']:.2f} | "
                      f"{r['seconds'] / base:.2f}x |")
-    lines += ["", f"## One step on {2 * half} images, forward and backward timed apart "
-              f"(median of {args.reps})",
+    lines += ["", f"## One step on {stored['step_batch']} images, forward and backward timed "
+              f"apart (median of {stored['reps']})",
               "", "| widths | arm | forward s | backward s | backward vs finetune |",
               "|---|---|---|---|---|"]
     for r in (r for r in rows if r["kind"] == "step"):
@@ -140,8 +171,35 @@ def main():
                     and q["widths"] == r["widths"] and q["arm"] == "finetune")
         lines.append(f"| {r['widths']} | {r['arm']} | {r['forward']:.3f} | {r['backward']:.3f} | "
                      f"{r['backward'] / base:.2f}x |")
-    write_report(RESULTS / f"{name}.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--widths", nargs="*", default=["8,16,32", "32,64,128", "64,128,256"])
+    parser.add_argument("--epoch-widths", nargs="*", default=["8,16,32", "16,32,64"])
+    parser.add_argument("--step-batch", type=int, default=32)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--write-only", action="store_true",
+                        help="only rewrite adra_speed_<device type>.md from its JSON (keeps "
+                             "the environment line of the run that measured it)")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    stem = f"adra_speed_{device.type}"
+    if not args.write_only:
+        if device.type == "cpu":
+            torch.set_num_threads(1)
+        note = ("1 CPU thread on a machine shared with other jobs: timings are noisy, arms "
+                "were interleaved so that load changes hit them alike."
+                if device.type == "cpu" else torch.cuda.get_device_name())
+        rows = run(args, device)
+        write_json(stem, {"environment": environment_line(), "device": str(device),
+                          "device_note": note, "step_batch": 2 * (args.step_batch // 2),
+                          "reps": args.reps, "records": records_to_json(rows_to_records(rows))})
+    md = report(read_json(stem))
+    write_markdown(stem, md + "\n")
+    print(md)
 
 
 if __name__ == "__main__":

@@ -21,9 +21,19 @@ the same training and test images.
 
     OMP_NUM_THREADS=1 SKDEEPAD_DATA=../shared/data python benchmarks/ama_ood.py
 
-Writes ``benchmarks/results/ama_ood.{md,json,png}``.  ``--add-shallow`` (with the
-run's options) fits only IsolationForest and OC-SVM on the recorded seeds' splits
-and adds them to the JSON and md, keeping the md's text after the table.
+    python benchmarks/ama_ood.py --write-only   # md and png from the JSON
+
+Writes ``benchmarks/results/ama_ood.{md,json,png}``.  The JSON holds the
+settings (``n_train``, ``n_crops``), harness records and the first seed's
+R-scores that the png plots (``"r_scores"``).  Records, per seed: AMA's
+"mean R" on "MNIST train" (with its "std R") and "MNIST test"; per OOD set
+(the dataset), the "AUROC" of "AMA A-score", "AMA R-score", "AMA pixel L1",
+"IsolationForest" and "OC-SVM" and AMA's "mean R", the set's size in
+``extra``.  ``--add-shallow`` (with the run's options) fits only
+IsolationForest and OC-SVM on the recorded seeds' splits and adds them to the
+JSON and md (with a ``"shallow_added"`` environment line).  ``--write-only``
+rewrites the md, and the png if the JSON holds the R-scores, fitting nothing
+(the committed JSON predates them: its png is left as it is).
 """
 
 import argparse
@@ -37,13 +47,19 @@ from sklearn.metrics import roc_auc_score
 
 from skdeepad import AMA
 from skdeepad._ama import gaussian_log_density
-from skdeepad._benchmark import environment, shallow_normality, write_report
+from skdeepad._benchmark import shallow_normality
 from skdeepad.inspection import reconstruction_error
 
 if __package__:  # python -m benchmarks.ama_ood
-    from .ama_mnist import AMA_MINI, RESULTS, load_data
+    from ._harness import (RESULTS, Record, environment_line, read_json, records_from_json,
+                           records_to_json, write_json, write_markdown)
+    from .ama_mnist import AMA_MINI, load_data
 else:  # python benchmarks/ama_ood.py: Python puts benchmarks/ on the import path
-    from ama_mnist import AMA_MINI, RESULTS, load_data
+    from _harness import (RESULTS, Record, environment_line, read_json, records_from_json,
+                          records_to_json, write_json, write_markdown)
+    from ama_mnist import AMA_MINI, load_data
+
+STEM = "ama_ood"
 
 
 def simple_ood():
@@ -89,7 +105,10 @@ def shallow_aucs(X_train, X_normal, ood, seed):
 
 
 def run(seeds, n_train, n_crops):
+    """Fit AMA and the baselines per seed; write the results after every seed."""
     rows, dists = [], {}
+    stored = {"environment": environment_line(),
+              "settings": {"n_train": n_train, "n_crops": n_crops}}
     for seed in seeds:
         X, train, test, ood = data(seed, n_train, n_crops)
         det = AMA(random_state=seed, **AMA_MINI).fit(X[train])
@@ -111,32 +130,91 @@ def run(seeds, n_train, n_crops):
             row[name].update(aucs)
         rows.append(row)
         print(json.dumps(row), flush=True)
-        write_results(rows, dists, n_train, n_crops)  # after every seed
-    return rows, dists
-
-
-def write_results(rows, dists, n_train, n_crops):
-    (RESULTS / "ama_ood.json").write_text(json.dumps(
-        {"environment": environment(), "rows": rows}, indent=1))
-    plot(dists, RESULTS / "ama_ood.png")
-    md = to_markdown(rows, n_train, n_crops)
-    write_report(RESULTS / "ama_ood.md", md)
+        # after every seed; the plot shows the first seed's R-scores
+        stored["r_scores"] = {"seed": min(dists), "scores": dists[min(dists)]}
+        store(stored, rows)
+        md = write_outputs(stored, rows)
     return md
 
 
-def plot(dists, path):
+PROTOCOL = "MNIST test-split miniature: 1000 normal test images vs one OOD set (positive)"
+#: Per-seed numbers of a row: field -> (dataset, metric) of their records (method "AMA").
+SEED_FIELDS = {"r_mean_train": ("MNIST train", "mean R"), "r_std_train": ("MNIST train", "std R"),
+               "r_mean_normal_test": ("MNIST test", "mean R")}
+#: Numbers of a row's OOD set: field -> (method, metric) of their records (dataset: the set).
+SET_FIELDS = {"A-score": ("AMA A-score", "AUROC"), "R-score": ("AMA R-score", "AUROC"),
+              "pixel L1": ("AMA pixel L1", "AUROC"),
+              "IsolationForest": ("IsolationForest", "AUROC"), "OC-SVM": ("OC-SVM", "AUROC"),
+              "r_mean": ("AMA", "mean R")}
+
+
+def rows_to_records(rows):
+    """The per-seed rows (with one nested dict per OOD set) as flat records."""
+    records = []
+    for row in rows:
+        seed = row["seed"]
+        records += [Record(dataset, "AMA", seed, PROTOCOL, metric, float(row[field]))
+                    for field, (dataset, metric) in SEED_FIELDS.items()]
+        for name, cells in row.items():
+            if isinstance(cells, dict):  # an OOD set; its size in every record's extra
+                records += [Record(name, method, seed, PROTOCOL, metric, float(cells[field]),
+                                   None, {"n": cells["n"]})
+                            for field, (method, metric) in SET_FIELDS.items() if field in cells]
+    return records
+
+
+def records_to_rows(records):
+    """The per-seed rows the report reads, back from the records."""
+    seed_field = {key: field for field, key in SEED_FIELDS.items()}
+    set_field = {key: field for field, key in SET_FIELDS.items()}
+    rows = {}
+    for r in records:
+        row = rows.setdefault(r.seed, {"seed": r.seed})
+        if (r.dataset, r.metric) in seed_field:
+            row[seed_field[r.dataset, r.metric]] = r.value
+        else:
+            cells = row.setdefault(r.dataset, {"n": r.extra["n"]})
+            cells[set_field[r.method, r.metric]] = r.value
+    return list(rows.values())
+
+
+def store(stored, rows):
+    """Write the JSON: ``stored`` (environment, settings, ...) and ``rows`` as records."""
+    write_json(STEM, {**stored, "records": records_to_json(rows_to_records(rows))})
+
+
+def load():
+    """The stored run without its records, and its rows rebuilt from them."""
+    stored = read_json(STEM)
+    rows = records_to_rows(records_from_json(stored.pop("records")))
+    return stored, rows
+
+
+def write_outputs(stored, rows):
+    """Write the md and, if the JSON holds the R-scores, the png; return the md."""
+    md = to_markdown(rows, stored["settings"]["n_train"], stored["settings"]["n_crops"],
+                     stored["environment"], stored.get("shallow_added"))
+    write_markdown(STEM, md)
+    if "r_scores" in stored:
+        plot(stored["r_scores"], RESULTS / f"{STEM}.png")
+    else:
+        print(f"{STEM}.json holds no R-scores (it predates them): {STEM}.png is left as it is")
+    return md
+
+
+def plot(r_scores, path):
+    """Histograms of one seed's R-scores (``{"seed": s, "scores": {name: list}}``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    seed = min(dists)
     fig, ax = plt.subplots(figsize=(7, 4))
-    for name, r in dists[seed].items():
+    for name, r in r_scores["scores"].items():
         ax.hist(r, bins=60, density=True, histtype="step", label=name, linewidth=1.5)
     ax.set_xlabel("R-score")
     ax.set_ylabel("density")
-    ax.set_title(f"AMA R-scores (trained on MNIST, miniature), seed {seed}")
+    ax.set_title(f"AMA R-scores (trained on MNIST, miniature), seed {r_scores['seed']}")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -180,32 +258,26 @@ def to_markdown(rows, n_train, n_crops, env=None, added=None):
         "",
         "![R distributions](ama_ood.png)",
         "",
-        env or environment(),
+        environment_line(env),
     ])
 
 
 def add_shallow(seeds, n_train, n_crops):
     """Fit only IsolationForest and OC-SVM on the recorded seeds."""
-    path = RESULTS / "ama_ood.json"
-    record = json.loads(path.read_text())
-    rows = record["rows"]
-    old_md = (RESULTS / "ama_ood.md").read_text()
-    if ([r["seed"] for r in rows] != seeds or rows[0]["photo crops (textured)"]["n"] != n_crops
-            or f"AMA trained on {n_train} MNIST images" not in old_md):
-        raise ValueError("ama_ood.{json,md} were made with other seeds, --n-train or "
-                         "--n-crops; pass the run's own options with --add-shallow.")
+    stored, rows = load()
+    if [r["seed"] for r in rows] != seeds or stored["settings"] != {"n_train": n_train,
+                                                                    "n_crops": n_crops}:
+        raise ValueError("ama_ood.json was made with other seeds, --n-train or --n-crops; "
+                         "pass the run's own options with --add-shallow.")
     for row in rows:
         X, train, test, ood = data(row["seed"], n_train, n_crops)
         for name, aucs in shallow_aucs(X[train], X[test], ood, row["seed"]).items():
             if len(ood[name]) != row[name]["n"]:
                 raise ValueError(f"{name}: {len(ood[name])} images, the JSON {row[name]['n']}")
-            # New entries first, so that the JSON's diff only adds lines.
-            row[name] = {**aucs, **{k: v for k, v in row[name].items() if k not in aucs}}
-    record = {"shallow_added": environment(), **record}
-    path.write_text(json.dumps(record, indent=1))
-    md = to_markdown(rows, n_train, n_crops, record["environment"], record["shallow_added"])
-    write_report(RESULTS / "ama_ood.md", md)
-    return md
+            row[name].update(aucs)
+    stored = {**stored, "shallow_added": environment_line()}
+    store(stored, rows)
+    return write_outputs(stored, rows)
 
 
 def main(argv=None):
@@ -216,14 +288,18 @@ def main(argv=None):
     parser.add_argument("--add-shallow", action="store_true",
                         help="add IsolationForest and OC-SVM to the existing results of a run "
                              "with these options, without refitting AMA")
+    parser.add_argument("--write-only", action="store_true",
+                        help="only rewrite the md (and the png) from the JSON, fitting nothing")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    RESULTS.mkdir(exist_ok=True)
-    if args.add_shallow:
-        print(add_shallow(list(range(args.seeds)), args.n_train, args.n_crops))
+    if args.write_only:
+        print(write_outputs(*load()))
         return
-    rows, dists = run(list(range(args.seeds)), args.n_train, args.n_crops)
-    print(write_results(rows, dists, args.n_train, args.n_crops))
+    torch.set_num_threads(1)
+    seeds = list(range(args.seeds))
+    if args.add_shallow:
+        print(add_shallow(seeds, args.n_train, args.n_crops))
+    else:
+        print(run(seeds, args.n_train, args.n_crops))
 
 
 if __name__ == "__main__":

@@ -31,15 +31,19 @@ half; the final epoch is scored.  Epoch counts are far below the paper's
 (a miniature for 2 shared CPU cores).
 
     SKDEEPAD_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/drocc_mnist.py
+    python benchmarks/drocc_mnist.py --write-only [--out STEM]  # the md from the JSON
 
-Writes ``benchmarks/results/drocc_mnist.{md,json}``.  ``--add-shallow`` (with the
-run's own options) fits only IsolationForest and OC-SVM on the same seeds and
-splits and adds them to an existing JSON and md.
+Writes ``benchmarks/results/<--out>.{md,json}`` (default ``drocc_mnist``)
+through ``_harness``.  The JSON holds harness records (one-vs-rest: one
+"AUC (%)" record per digit, method and seed, the network in ``extra``;
+OCLN: three recall records per method and seed; ``fit_seconds``: fit and
+scoring) beside the run's settings, so ``--write-only`` rewrites the md
+from it, with the environment line of the run, without fitting anything.
+``--add-shallow`` fits only IsolationForest and OC-SVM on the seeds and
+digits of the stored run and adds them to its JSON and md.
 """
 
 import argparse
-import json
-import pathlib
 import time
 import warnings
 
@@ -50,10 +54,15 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from skdeepad import DROCC, DROCCLF, DeepBinaryClassifier, DeepSAD, DeepSVDD
-from skdeepad._benchmark import environment, shallow_normality, write_report
+from skdeepad._benchmark import shallow_normality
 from skdeepad.datasets import load_mnist_test
 
-RESULTS = pathlib.Path(__file__).parent / "results"
+if __package__:  # python -m benchmarks.drocc_mnist
+    from ._harness import (Record, environment_line, read_json, records_from_json,
+                           records_to_json, write_json, write_markdown)
+else:  # python benchmarks/drocc_mnist.py: Python puts benchmarks/ on the import path
+    from _harness import (Record, environment_line, read_json, records_from_json,
+                          records_to_json, write_json, write_markdown)
 
 #: The reference LF-MNIST example's radius (16, in normalised pixel units),
 #: gamma and ascent step (0.1); lr 1e-3 instead of its 1e-4 for the short run.
@@ -210,6 +219,56 @@ def ocln(X_a, d_a, X_b, d_b, seed, radius=None):
     return rows
 
 
+OVR_PROTOCOL = "one-vs-rest: train on the digit's images of MNIST test half A, test on half B"
+OCLN_PROTOCOL = ("OCLN: train on half A's 0s and 1s (1s labeled negative), test on half B's "
+                 "0s, 1s and half zeros")
+OCLN_DATASET = "MNIST 0 vs 1s and half zeros"
+#: The OCLN rows' values and the metrics of their records.
+OCLN_METRICS = {"recall_at_3": "recall (%) at 3 % FPR", "recall_at_5": "recall (%) at 5 % FPR",
+                "recall_at_3_far_only": "recall (%) at 3 % FPR, 1s only"}
+
+
+def rows_to_records(rows):
+    """One record per one-vs-rest row and three (one per recall) per OCLN row."""
+    records = []
+    for row in rows:
+        extra = {k: row[k] for k in ("n_train", "n_test") if k in row}
+        if row["task"] == "one-vs-rest":
+            net = row["network"]
+            method = row["method"] if net == "pixels" else f"{row['method']} {net}"
+            dataset, protocol, extra = f"MNIST digit {row['digit']}", OVR_PROTOCOL, {
+                "network": net, **extra}
+            values = {"AUC (%)": row["auc"]}
+        else:
+            method, dataset, protocol = row["method"], OCLN_DATASET, OCLN_PROTOCOL
+            values = {metric: row[key] for key, metric in OCLN_METRICS.items()}
+        records += [Record(dataset, method, row["seed"], protocol, metric, float(value),
+                           row.get("seconds"), dict(extra))
+                    for metric, value in values.items()]
+    return records
+
+
+def records_to_rows(records):
+    """The rows the report reads, back from the records."""
+    keys = {metric: key for key, metric in OCLN_METRICS.items()}
+    rows = {}
+    for r in records:
+        if r.protocol == OVR_PROTOCOL:
+            net = r.extra["network"]
+            row = rows.setdefault((r.dataset, r.method, r.seed), {
+                "task": "one-vs-rest", "network": net, "method": r.method.removesuffix(f" {net}"),
+                "digit": int(r.dataset.rsplit(" ", 1)[1]), "seed": r.seed})
+            row["auc"] = r.value
+        else:
+            row = rows.setdefault((r.dataset, r.method, r.seed),
+                                  {"task": "ocln", "method": r.method, "seed": r.seed})
+            row[keys[r.metric]] = r.value
+        if r.fit_seconds is not None:
+            row["seconds"] = r.fit_seconds
+        row.update({k: v for k, v in r.extra.items() if k != "network"})
+    return list(rows.values())
+
+
 def _cell(values):
     return f"{np.mean(values):.1f} ± {np.std(values):.1f}" if len(values) > 1 else f"{values[0]:.1f}"
 
@@ -242,27 +301,43 @@ def to_markdown(rows, digits):
     return "\n".join(lines)
 
 
-def report(args, data):
-    """The markdown of a run (``data`` as in the JSON)."""
-    rows = data["rows"]
-    added = data.get("shallow_added")
+def run_settings(args):
+    """What the report needs besides the records: the options and the fixed settings."""
+    return dict(seeds=args.seeds, digits=[] if args.skip_one_vs_rest else list(args.digits),
+                skip_one_vs_rest=args.skip_one_vs_rest, ocln_radius=args.ocln_radius,
+                image_drocc=IMAGE_DROCC, image_epochs=IMAGE_EPOCHS, seq_drocc=SEQ_DROCC,
+                baseline_epochs=BASELINE_EPOCHS)
+
+
+def _as_run(params):
+    """``params`` as the run passed them (JSON stores the tuples as lists)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+
+
+def report(stem, stored):
+    """The markdown of the run stored in ``results/<stem>.json`` (``stored``)."""
+    s = stored["settings"]
+    image_drocc, seq_drocc = _as_run(s["image_drocc"]), _as_run(s["seq_drocc"])
+    image_epochs, baseline_epochs = _as_run(s["image_epochs"]), _as_run(s["baseline_epochs"])
+    added = stored.get("shallow_added")
+    rows = records_to_rows(records_from_json(stored["records"]))
     return (
         "# DROCC on MNIST: CNN, LSTM on rows, OCLN (a CPU miniature)\n\n"
         f"Command: `OMP_NUM_THREADS=1 SKDEEPAD_DATA=../shared/data python "
-        f"benchmarks/drocc_mnist.py --seeds {args.seeds}"
-        + (" --skip-one-vs-rest" if args.skip_one_vs_rest else "")
-        + (f" --ocln-radius {args.ocln_radius}" if args.ocln_radius else "")
-        + (f" --out {args.out}" if args.out != "drocc_mnist" else "") + "`\n\n"
-        + (f"OCLN radius of DROCC-LF/OE: {args.ocln_radius}.\n\n" if args.ocln_radius else "")
+        f"benchmarks/drocc_mnist.py --seeds {s['seeds']}"
+        + (" --skip-one-vs-rest" if s["skip_one_vs_rest"] else "")
+        + (f" --ocln-radius {s['ocln_radius']}" if s["ocln_radius"] else "")
+        + (f" --out {stem}" if stem != "drocc_mnist" else "") + "`\n\n"
+        + (f"OCLN radius of DROCC-LF/OE: {s['ocln_radius']}.\n\n" if s["ocln_radius"] else "")
         +
         "MINIATURE: MNIST *test* split only (the package ships no training split), cut "
         "into two stratified halves (train / test); "
-        f"{args.seeds} seed(s); DROCC {IMAGE_EPOCHS['epochs']} epochs on images "
-        f"({IMAGE_EPOCHS['only_ce_epochs']} warm-up) and {SEQ_DROCC['epochs']} on "
+        f"{s['seeds']} seed(s); DROCC {image_epochs['epochs']} epochs on images "
+        f"({image_epochs['only_ce_epochs']} warm-up) and {seq_drocc['epochs']} on "
         "sequences, 10 ascent steps instead of 50, baselines 12 epochs (+6 AE pretraining where used): far shorter "
         "than the paper. Settings fixed in advance: DROCC images "
-        f"{IMAGE_DROCC}; sequences {SEQ_DROCC}; DeepSVDD/DeepSAD/binary classifier "
-        f"{BASELINE_EPOCHS}. Scores of the final epoch.\n\n"
+        f"{image_drocc}; sequences {seq_drocc}; DeepSVDD/DeepSAD/binary classifier "
+        f"{baseline_epochs}. Scores of the final epoch.\n\n"
         "IsolationForest (100 trees, random_state = seed) and OC-SVM (RBF, gamma='scale', "
         "nu=0.1), untuned, on the flattened normalised pixels: fit on the same training "
         "rows as the deep methods (the normal digit's first-half images; for OCLN the "
@@ -270,30 +345,24 @@ def report(args, data):
         "and scored on the same test sets."
         + (f" They were added afterwards with `--add-shallow` ({added}): same seeds, "
            "same splits, the deep numbers are those of the original run." if added else "")
-        + "\n\n" + to_markdown(rows, [] if args.skip_one_vs_rest else args.digits)
-        + "\n\n" + data["environment"] + "\n"
+        + "\n\n" + to_markdown(rows, s["digits"])
+        + "\n\n" + stored["environment"] + "\n"
     )
 
 
-def add_shallow(args, path):
-    """Fit only IsolationForest and OC-SVM on the recorded run's seeds and splits."""
-    data = json.loads(path.read_text())
-    deep = [r for r in data["rows"] if r["method"] not in SHALLOW]
-    seeds = sorted({r["seed"] for r in deep})
-    digits = sorted({r["digit"] for r in deep if r["task"] == "one-vs-rest"})
-    expected = [] if args.skip_one_vs_rest else sorted(args.digits)
-    if seeds != list(range(args.seeds)) or digits != expected:
-        raise ValueError(f"{path} holds seeds {seeds} and digits {digits}; the options give "
-                         f"seeds {list(range(args.seeds))} and digits {expected}. Pass the "
-                         "run's own options with --add-shallow.")
+def add_shallow(stored):
+    """``stored`` with IsolationForest and OC-SVM fit on its run's seeds and splits."""
+    deep = [r for r in records_to_rows(records_from_json(stored["records"]))
+            if r["method"] not in SHALLOW]
     rows = []
-    for seed in seeds:
+    for seed in sorted({r["seed"] for r in deep}):
         X_a, d_a, X_b, d_b = load(seed)
         rows += shallow_ocln(X_a, d_a, X_b, d_b, seed)
-        if digits:
-            rows += shallow_one_vs_rest(X_a, d_a, X_b, d_b, digits, seed)
-    # New entries first, so that the JSON's diff only adds lines.
-    return {"shallow_added": environment(), **data, "rows": rows + deep}
+        if stored["settings"]["digits"]:
+            rows += shallow_one_vs_rest(X_a, d_a, X_b, d_b, stored["settings"]["digits"], seed)
+    # The baselines first, as the committed JSON lists them.
+    return {**stored, "shallow_added": environment_line(),
+            "records": records_to_json(rows_to_records(rows + deep))}
 
 
 def main():
@@ -305,27 +374,32 @@ def main():
                         help="DROCC-LF/OE radius for the OCLN part (default: 16)")
     parser.add_argument("--out", default="drocc_mnist")
     parser.add_argument("--add-shallow", action="store_true",
-                        help="add IsolationForest and OC-SVM to the existing results of a run "
-                             "with these options, without refitting the deep models")
+                        help="add IsolationForest and OC-SVM to the stored results of --out "
+                             "(its seeds and digits), without refitting the deep models")
+    parser.add_argument("--write-only", action="store_true",
+                        help="only rewrite the md of --out from its JSON (keeps the JSON and "
+                             "the environment line of the run that measured it)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    json_path = RESULTS / f"{args.out}.json"
-    if args.add_shallow:
-        data = add_shallow(args, json_path)
+    if args.write_only:
+        stored = read_json(args.out)
     else:
-        rows = []
-        for seed in range(args.seeds):
-            X_a, d_a, X_b, d_b = load(seed)
-            rows += ocln(X_a, d_a, X_b, d_b, seed, args.ocln_radius)
-            rows += shallow_ocln(X_a, d_a, X_b, d_b, seed)
-            if not args.skip_one_vs_rest:
-                rows += one_vs_rest(X_a, d_a, X_b, d_b, args.digits, seed)
-                rows += shallow_one_vs_rest(X_a, d_a, X_b, d_b, args.digits, seed)
-        data = {"environment": environment(), "rows": rows}
-    text = report(args, data)
-    RESULTS.mkdir(exist_ok=True)
-    write_report(RESULTS / f"{args.out}.md", text)
-    json_path.write_text(json.dumps(data, indent=1))
+        if args.add_shallow:
+            stored = add_shallow(read_json(args.out))
+        else:
+            rows = []
+            for seed in range(args.seeds):
+                X_a, d_a, X_b, d_b = load(seed)
+                rows += ocln(X_a, d_a, X_b, d_b, seed, args.ocln_radius)
+                rows += shallow_ocln(X_a, d_a, X_b, d_b, seed)
+                if not args.skip_one_vs_rest:
+                    rows += one_vs_rest(X_a, d_a, X_b, d_b, args.digits, seed)
+                    rows += shallow_one_vs_rest(X_a, d_a, X_b, d_b, args.digits, seed)
+            stored = {"environment": environment_line(), "settings": run_settings(args),
+                      "records": records_to_json(rows_to_records(rows))}
+        write_json(args.out, stored)
+    text = report(args.out, stored)
+    write_markdown(args.out, text)
     print(text)
 
 

@@ -15,13 +15,16 @@ neither loops over samples.  The times are wall-clock medians over the
 adversarial epochs (warm-up epochs excluded).
 
     OMP_NUM_THREADS=1 python benchmarks/drocc_speed.py [--device cpu]
+    python benchmarks/drocc_speed.py --write-only [--device cpu]   # the md from the JSON
 
-Writes ``benchmarks/results/drocc_speed_<device>.{md,json}``.
+Writes ``benchmarks/results/drocc_speed_<device type>.{md,json}`` (through
+``_harness``).  The JSON holds two harness records per data set (skdeepad
+and the bare loop; metric "wall s / epoch", the median) beside the run's
+options and DROCC parameters; ``--write-only`` rewrites the md from it, with
+the environment line of the run, without timing anything.
 """
 
 import argparse
-import json
-import pathlib
 import time
 
 import numpy as np
@@ -29,10 +32,14 @@ import torch
 import torch.nn.functional as F
 
 from skdeepad import DROCC
-from skdeepad._benchmark import environment, write_report
 from skdeepad.networks import make_drocc_network
 
-RESULTS = pathlib.Path(__file__).parent / "results"
+if __package__:  # python -m benchmarks.drocc_speed
+    from ._harness import (Record, environment_line, markdown_table, read_json,
+                           records_from_json, records_to_json, write_json, write_markdown)
+else:  # python benchmarks/drocc_speed.py: Python puts benchmarks/ on the import path
+    from _harness import (Record, environment_line, markdown_table, read_json,
+                          records_from_json, records_to_json, write_json, write_markdown)
 
 
 def reference_epoch(net, optimizer, X, batch_size, radius, gamma, lamda, step_size, n_steps):
@@ -81,8 +88,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--epochs", type=int, default=2, help="adversarial epochs timed")
+    parser.add_argument("--write-only", action="store_true",
+                        help="only rewrite drocc_speed_<device type>.md from its JSON (keeps "
+                             "the JSON and the environment line of the run that measured it)")
     args = parser.parse_args()
     device = torch.device(args.device)
+    stem = f"drocc_speed_{device.type}"
+    if args.write_only:
+        stored = read_json(stem)
+        print(write(stem, records_to_rows(records_from_json(stored["records"])),
+                    stored["settings"], stored["environment"]))
+        return
     # The paper's algorithm (one annulus), as the eager loop below runs it.
     params = dict(radius=3.0, gamma=2.0, lamda=1.0, ascent_step_size=0.01,
                   ascent_num_steps=50, far_scale=1.0, batch_size=256, lr=1e-3)
@@ -106,10 +122,46 @@ def main():
         ref = float(np.median(times))
         rows.append(dict(task=name, skdeepad=ours, reference_loop=ref, ratio=ref / ours))
         print(rows[-1], flush=True)
+    print(write(stem, rows, {"device": args.device, "epochs": args.epochs}, params=params))
+
+
+PROTOCOL = ("one adversarial DROCC epoch (paper algorithm, batch 256, 50 ascent steps), "
+            "median over the timed epochs")
+#: The rows' columns and the methods of their records.
+METHODS = {"skdeepad": "skdeepad DROCC", "reference_loop": "bare eager loop"}
+
+
+def rows_to_records(rows):
+    """Two records per data set: each loop's median wall seconds per adversarial epoch."""
+    return [Record(r["task"], method, 0, PROTOCOL, "wall s / epoch", r[key])
+            for r in rows for key, method in METHODS.items()]
+
+
+def records_to_rows(records):
+    """The rows the table reads, back from the records (the ratio recomputed)."""
+    keys = {method: key for key, method in METHODS.items()}
+    rows = {}
+    for r in records:
+        rows.setdefault(r.dataset, {"task": r.dataset})[keys[r.method]] = r.value
+    for row in rows.values():
+        row["ratio"] = row["reference_loop"] / row["skdeepad"]
+    return list(rows.values())
+
+
+def write(stem, rows, settings, stored_env=None, params=None):
+    """Write the md (and, for a new run, the JSON with ``params``); return the md.
+
+    ``settings``: the run's ``device`` and ``epochs`` options; ``stored_env``:
+    the environment line of a stored run, whose JSON is then kept.
+    """
+    env = environment_line(stored_env)
+    device = torch.device(settings["device"])
     lines = [
-        f"# DROCC seconds per adversarial epoch ({device.type}), median of {args.epochs}",
+        f"# DROCC seconds per adversarial epoch ({device.type}), median of "
+        f"{settings['epochs']}",
         "",
-        f"Command: `OMP_NUM_THREADS=1 python benchmarks/drocc_speed.py --device {args.device}`",
+        "Command: `OMP_NUM_THREADS=1 python benchmarks/drocc_speed.py "
+        f"--device {settings['device']}`",
         "",
         "DeepOD 0.4.1 and PyOD have no DROCC; 'bare loop' is the reference trainer's "
         "algorithm written as a plain eager PyTorch loop in this script (same network, "
@@ -117,18 +169,20 @@ def main():
         "CPU only. The machine is shared (2 cores, several jobs), so the ratio is more "
         "telling than the absolute times.",
         "",
-        "| data | skdeepad DROCC (s/epoch) | bare eager loop (s/epoch) | bare / skdeepad |",
-        "|---|---|---|---|",
+        *markdown_table(["data", "skdeepad DROCC (s/epoch)", "bare eager loop (s/epoch)",
+                         "bare / skdeepad"],
+                        [[r["task"], f"{r['skdeepad']:.3f}", f"{r['reference_loop']:.3f}",
+                          f"{r['ratio']:.2f}"] for r in rows]),
+        "",
+        env,
+        "",
     ]
-    for r in rows:
-        lines.append(f"| {r['task']} | {r['skdeepad']:.3f} | {r['reference_loop']:.3f} | "
-                     f"{r['ratio']:.2f} |")
-    lines += ["", environment(), ""]
-    RESULTS.mkdir(exist_ok=True)
-    write_report(RESULTS / f"drocc_speed_{device.type}.md", "\n".join(lines))
-    (RESULTS / f"drocc_speed_{device.type}.json").write_text(
-        json.dumps({"environment": environment(), "params": params, "rows": rows}, indent=1))
-    print("\n".join(lines))
+    md = "\n".join(lines)
+    write_markdown(stem, md)
+    if stored_env is None:
+        write_json(stem, {"environment": env, "settings": settings, "params": params,
+                          "records": records_to_json(rows_to_records(rows))})
+    return md
 
 
 if __name__ == "__main__":

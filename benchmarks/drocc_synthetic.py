@@ -16,17 +16,21 @@ ascent step 0.01, 40 epochs without warm-up, lr 1e-2, batch 128; see
 z-scored with the training normals' statistics, as the paper assumes.
 
     OMP_NUM_THREADS=1 python benchmarks/drocc_synthetic.py [--seeds 3]
+    python benchmarks/drocc_synthetic.py --write-only   # the md again from the JSON
 
-Writes ``benchmarks/results/drocc_synthetic.{md,json}`` and
-``drocc_synthetic_boundary.png`` (decision regions on the sine, Fig. 5).
+Writes ``benchmarks/results/drocc_synthetic.{md,json}`` (through ``_harness``)
+and ``drocc_synthetic_boundary.png`` (decision regions on the sine, Fig. 5).
+The JSON holds one harness record per manifold and level (``dataset``, e.g.
+"sine, displacement 0.2", the level also in ``extra``), method and seed,
+metric "AUC (%)", beside the DROCC settings of the run.  ``--write-only``
+rewrites the md from it, with the environment line of the run, without
+fitting anything; the figure, drawn from the fitted models, is left as it is.
 ``--add-shallow`` refits only IsolationForest and OC-SVM on the recorded run's
 draws, checks that OC-SVM reproduces its recorded AUCs, and adds
 IsolationForest to the JSON and md (the figure is left as it is).
 """
 
 import argparse
-import json
-import pathlib
 import warnings
 
 import numpy as np
@@ -37,10 +41,17 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skdeepad import DROCC, DeepSVDD
-from skdeepad._benchmark import environment, shallow_methods, write_report
+from skdeepad._benchmark import shallow_methods
 from skdeepad.datasets import make_sine_manifold, make_sphere_manifold
 
-RESULTS = pathlib.Path(__file__).parent / "results"
+if __package__:  # python -m benchmarks.drocc_synthetic
+    from ._harness import (RESULTS, Record, environment_line, read_json, records_from_json,
+                           records_to_json, write_json, write_markdown)
+else:  # python benchmarks/drocc_synthetic.py: Python puts benchmarks/ on the import path
+    from _harness import (RESULTS, Record, environment_line, read_json, records_from_json,
+                          records_to_json, write_json, write_markdown)
+
+STEM = "drocc_synthetic"
 DISPLACEMENTS = (0.2, 0.4, 0.6, 0.8, 1.0, 2.0)
 SPHERE_RADII = (1.2, 1.4, 1.6, 1.8, 2.0)
 DROCC_RADII = (0.1, 0.2, 0.5)
@@ -145,13 +156,42 @@ def plot_boundaries(models, train, path):
     fig.savefig(path, dpi=110)
 
 
-def report(seeds, sine_aucs, sphere_aucs, env, added=None):
+PROTOCOL = ("DROCC Appendix B: 1000 training normals (seed 1000 + seed), 1000 test normals "
+            "+ 1000 anomalies per level (seed 2000 + seed), z-scored on the training normals")
+#: Each manifold's records: dataset prefix (the level follows) and levels.
+TASKS = {"sine": ("sine, displacement", DISPLACEMENTS),
+         "sphere": ("unit disc, anomaly radius", SPHERE_RADII)}
+
+
+def aucs_to_records(task, aucs):
+    """One record per method, level and seed (``aucs``: as :func:`evaluate` returns them)."""
+    prefix = TASKS[task][0]
+    return [Record(f"{prefix} {level}", m, seed, PROTOCOL, "AUC (%)", float(auc),
+                   extra={"level": level})
+            for (m, level), values in aucs.items() for seed, auc in enumerate(values)]
+
+
+def records_to_aucs(records, task):
+    """``{(method, level): [AUC of seed 0, 1, ...]}`` of one manifold, back from the records."""
+    prefix = TASKS[task][0] + " "
+    aucs = {}
+    for r in sorted(records, key=lambda r: r.seed):
+        if r.dataset.startswith(prefix):
+            aucs.setdefault((r.method, r.extra["level"]), []).append(r.value)
+    return aucs
+
+
+def report(stored):
+    """The markdown of a stored run."""
+    records = records_from_json(stored["records"])
+    seeds = len({r.seed for r in records})
+    added = stored.get("shallow_added")
     return (
         f"# DROCC synthetic manifolds (Appendix B), AUC %, {seeds} seeds\n\n"
         "Command: `OMP_NUM_THREADS=1 python benchmarks/drocc_synthetic.py "
         f"--seeds {seeds}`\n\n"
         "1000 training normals; 1000 test normals + 1000 anomalies per row. DROCC: "
-        f"{DROCC_COMMON}; every radius of the grid is shown (the paper does not state "
+        f"{stored['drocc']}; every radius of the grid is shown (the paper does not state "
         "its radius; none is selected here; radius in z-score units). The DROCC settings "
         "were fixed on a separate validation draw, not on these test draws: with the "
         "tabular defaults (warm-up 10 epochs, lr 1e-3) the classifier ended at a constant "
@@ -163,44 +203,34 @@ def report(seeds, sine_aucs, sphere_aucs, env, added=None):
            "seeds and draws (its OC-SVM refit reproduced the recorded OC-SVM AUCs), the "
            "other numbers are those of the original run." if added else "")
         + "\n\n## Table 7: sine, anomalies displaced vertically\n\n"
-        + to_markdown(sine_aucs, DISPLACEMENTS, "displacement", PAPER_SINE)
+        + to_markdown(records_to_aucs(records, "sine"), DISPLACEMENTS, "displacement",
+                      PAPER_SINE)
         + "\n\n## Table 6: unit disc, anomalies on a circle\n\n"
-        + to_markdown(sphere_aucs, SPHERE_RADII, "radius", PAPER_SPHERE)
-        + "\n\nDecision regions: `drocc_synthetic_boundary.png`.\n\n" + env + "\n"
+        + to_markdown(records_to_aucs(records, "sphere"), SPHERE_RADII, "radius",
+                      PAPER_SPHERE)
+        + "\n\nDecision regions: `drocc_synthetic_boundary.png`.\n\n"
+        + stored["environment"] + "\n"
     )
 
 
-def _from_json(table):
-    return {(key.rsplit("@", 1)[0], float(key.rsplit("@", 1)[1])): v for key, v in table.items()}
-
-
-def _to_json(aucs):
-    return {f"{m}@{lv}": v for (m, lv), v in aucs.items()}
-
-
-def add_shallow(sine, sphere):
-    """Refit IsolationForest and OC-SVM on the recorded draws; OC-SVM must reproduce."""
-    path = RESULTS / "drocc_synthetic.json"
-    data = json.loads(path.read_text())
-    seeds = len(data["sine"]["OC-SVM@0.2"])
-    new = {}
-    for task, levels, make in (("sine", DISPLACEMENTS, sine), ("sphere", SPHERE_RADII, sphere)):
-        aucs, _, _ = evaluate(task, levels, make, seeds, names=("IsolationForest", "OC-SVM"))
-        recorded = _from_json(data[task])
+def add_shallow(stored, makes):
+    """``stored`` with IsolationForest refit on its draws; OC-SVM must reproduce."""
+    records = records_from_json(stored["records"])
+    seeds = len({r.seed for r in records})
+    new = []
+    for task, (_, levels) in TASKS.items():
+        aucs, _, _ = evaluate(task, levels, makes[task], seeds,
+                              names=("IsolationForest", "OC-SVM"))
+        recorded = records_to_aucs(records, task)
         for level in levels:
             if not np.allclose(aucs[("OC-SVM", level)], recorded[("OC-SVM", level)],
                                rtol=0, atol=1e-6):
                 raise ValueError(f"OC-SVM on {task}@{level} gives {aucs[('OC-SVM', level)]}, "
                                  f"the JSON {recorded[('OC-SVM', level)]}: not the same draws.")
-        # New entries first, so that the JSON's diff only adds lines.
-        new[task] = {**_to_json({k: v for k, v in aucs.items() if k[0] == "IsolationForest"}),
-                     **data[task]}
-    data = {"shallow_added": environment(), **data, **new}
-    path.write_text(json.dumps(data, indent=1))
-    text = report(seeds, _from_json(data["sine"]), _from_json(data["sphere"]),
-                  data["environment"], data["shallow_added"])
-    write_report(RESULTS / "drocc_synthetic.md", text)
-    print(text)
+        new += aucs_to_records(task, {k: v for k, v in aucs.items()
+                                      if k[0] == "IsolationForest"})
+    return {**stored, "shallow_added": environment_line(),
+            "records": records_to_json(new) + stored["records"]}
 
 
 def main():
@@ -209,6 +239,10 @@ def main():
     parser.add_argument("--add-shallow", action="store_true",
                         help="add IsolationForest to the existing results without refitting "
                              "the other methods (the seeds are read from the JSON)")
+    parser.add_argument("--write-only", action="store_true",
+                        help="only rewrite drocc_synthetic.md from drocc_synthetic.json (keeps "
+                             "the JSON, the figure and the environment line of the run that "
+                             "measured it)")
     args = parser.parse_args()
 
     def sine(n, displacement, rng):
@@ -217,19 +251,22 @@ def main():
     def sphere(n, radius, rng):
         return make_sphere_manifold(n, radius=radius, random_state=rng)
 
-    if args.add_shallow:
-        add_shallow(sine, sphere)
-        return
-    sine_aucs, sine_models, sine_train = evaluate("sine", DISPLACEMENTS, sine, args.seeds)
-    sphere_aucs, _, _ = evaluate("sphere", SPHERE_RADII, sphere, args.seeds)
-    RESULTS.mkdir(exist_ok=True)
-    plot_boundaries(sine_models, sine_train, RESULTS / "drocc_synthetic_boundary.png")
-    text = report(args.seeds, sine_aucs, sphere_aucs, environment())
-    write_report(RESULTS / "drocc_synthetic.md", text)
-    (RESULTS / "drocc_synthetic.json").write_text(json.dumps({
-        "environment": environment(), "drocc": DROCC_COMMON,
-        "sine": _to_json(sine_aucs), "sphere": _to_json(sphere_aucs),
-    }, indent=1))
+    if args.write_only:
+        stored = read_json(STEM)
+    elif args.add_shallow:
+        stored = add_shallow(read_json(STEM), {"sine": sine, "sphere": sphere})
+        write_json(STEM, stored)
+    else:
+        sine_aucs, sine_models, sine_train = evaluate("sine", DISPLACEMENTS, sine, args.seeds)
+        sphere_aucs, _, _ = evaluate("sphere", SPHERE_RADII, sphere, args.seeds)
+        RESULTS.mkdir(exist_ok=True)
+        plot_boundaries(sine_models, sine_train, RESULTS / "drocc_synthetic_boundary.png")
+        stored = {"environment": environment_line(), "drocc": DROCC_COMMON,
+                  "records": records_to_json(aucs_to_records("sine", sine_aucs)
+                                             + aucs_to_records("sphere", sphere_aucs))}
+        write_json(STEM, stored)
+    text = report(stored)
+    write_markdown(STEM, text)
     print(text)
 
 

@@ -41,10 +41,15 @@ images of every scenario.
 Run::
 
     SKDEEPAD_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/kd_mnist.py
-    python benchmarks/kd_mnist.py --report-only     # rebuild tables from the JSON
+    python benchmarks/kd_mnist.py --report-only     # rebuild md and png from the JSON
     python benchmarks/kd_mnist.py --add-shallow     # IF / OC-SVM rows for an old JSON
 
-Writes ``benchmarks/results/kd_mnist.{md,json,png}``.
+Writes ``benchmarks/results/kd_mnist.{md,json,png}``.  The JSON holds harness
+records (one per scenario, teacher and metric: KD AUC of both students,
+Mahalanobis AUCs, probe accuracy, brittleness, ...; and the IsolationForest /
+OC-SVM AUCs) beside the run's settings (``args``, ``tuned_lr``, ``pilot``,
+``command``, ``total_s``, ``speed_full``, ``shallow_added``), everything the
+report prints.
 """
 
 import argparse
@@ -68,11 +73,11 @@ from skdeepad.inspection import (
 )
 
 if __package__:  # python -m benchmarks.kd_mnist
-    from ._harness import (RESULTS, environment_line, markdown_table, read_json, write_json,
-                           write_markdown)
+    from ._harness import (RESULTS, Record, environment_line, markdown_table, read_json,
+                           records_from_json, records_to_json, write_json, write_markdown)
 else:  # python benchmarks/kd_mnist.py: Python puts benchmarks/ on the import path
-    from _harness import (RESULTS, environment_line, markdown_table, read_json, write_json,
-                          write_markdown)
+    from _harness import (RESULTS, Record, environment_line, markdown_table, read_json,
+                          records_from_json, records_to_json, write_json, write_markdown)
 
 WIDTHS = (8, 16, 32, 64)  # 1/8 of cifar10-fast's (64, 128, 256, 512)
 PAPER_LR, PAPER_EPOCHS = 1e-5, 20
@@ -104,6 +109,79 @@ PAPER = {
         "CIFAR AE": (51.64, 51.22, 0.020), "CIFAR DAE": (50.84, 50.99, 0.013),
     },
 }
+
+
+PROTOCOLS = {"unimodal": "unimodal (digit c normal), MNIST test split miniature",
+             "multimodal": "multimodal (the other nine digits normal), MNIST test split "
+                           "miniature"}
+MODES = {protocol: mode for mode, protocol in PROTOCOLS.items()}
+#: A teacher row's fields -> the metric of its record (None and NaN values are left out).
+METRICS = {
+    "kd_auc": "KD AUC (%), paper student",
+    "kd_tuned_auc": "KD AUC (%), tuned student",
+    "maha_full_auc": "Mahalanobis (full) AUC (%)",
+    "maha_diag_auc": "Mahalanobis (diagonal) AUC (%)",
+    "mean_auc": "distance-to-mean AUC (%)",
+    "probe_acc": "linear probe accuracy (%)",
+    "brittleness": "brittleness (Eq. 2), paper student",
+    "brittleness_tuned": "brittleness (Eq. 2), tuned student",
+    "student_epoch_s": "s / student epoch (median), paper student",
+    "tuned_final_loss": "final training MSE, tuned student",
+    "paper_final_loss": "final training MSE, paper student",
+    "pretrain_final_loss": "final teacher pretraining loss",
+}
+SHALLOW_METRIC = "AUC (%)"
+#: What a scenario records besides the metrics.
+SCENARIO_FIELDS = ("n_train", "n_test")
+
+
+def rows_to_records(rows, shallow):
+    """Records of the teacher rows (one per metric; ``fit_seconds``: the fit of the
+    teacher, pretraining included, and of the paper student) and of the shallow rows."""
+    records = []
+    for row in rows:
+        extra = {k: row[k] for k in SCENARIO_FIELDS}
+        records += [Record(f"MNIST digit {row['digit']}", f"{row['teacher']} teacher",
+                           row["seed"], PROTOCOLS[row["mode"]], metric, float(row[field]),
+                           row["fit_s"], extra)
+                    for field, metric in METRICS.items()
+                    if row[field] is not None and np.isfinite(row[field])]
+    records += [Record(f"MNIST digit {row['digit']}", row["method"], row["seed"],
+                       PROTOCOLS[row["mode"]], SHALLOW_METRIC, float(row["auc"]),
+                       extra={k: row[k] for k in SCENARIO_FIELDS}) for row in shallow]
+    return records
+
+
+def records_to_rows(records):
+    """The teacher rows and the shallow rows the report reads, back from the records."""
+    rows, shallow = {}, []
+    fields = {metric: field for field, metric in METRICS.items()}
+    for r in records:
+        scenario = {"seed": r.seed, "digit": int(r.dataset.rsplit(" ", 1)[1]),
+                    "mode": MODES[r.protocol]}
+        if r.method in SHALLOW:
+            shallow.append({**scenario, "method": r.method, **r.extra, "auc": r.value})
+            continue
+        teacher = r.method.removesuffix(" teacher")
+        row = rows.setdefault((r.seed, r.dataset, r.protocol, teacher), {
+            **scenario, "teacher": teacher, **r.extra, **dict.fromkeys(METRICS),
+            "fit_s": r.fit_seconds})
+        row[fields[r.metric]] = r.value
+    return list(rows.values()), shallow
+
+
+def load(output):
+    """A stored run: its settings, ``"records"`` (the teacher rows) and ``"shallow"``."""
+    stored = read_json(output)
+    rows, shallow = records_to_rows(records_from_json(stored.pop("records")))
+    return {**stored, "records": rows, "shallow": shallow}
+
+
+def store(output, data):
+    """Write a run: its teacher and shallow rows as harness records, beside the settings."""
+    records = rows_to_records(data["records"], data.get("shallow", []))
+    write_json(output, {**{k: v for k, v in data.items() if k not in ("records", "shallow")},
+                        "records": records_to_json(records)})
 
 
 def common(args, seed):
@@ -359,8 +437,7 @@ def add_shallow(data, X, digits):
                              f"{rec['n_train']}/{rec['n_test']}")
         shallow += new
         print(new, flush=True)
-    # New entries first, so that the JSON's diff only adds lines.
-    return {"shallow_added": environment_line(), "shallow": shallow, **data}
+    return {**data, "shallow_added": environment_line(), "shallow": shallow}
 
 
 def report(data):
@@ -532,15 +609,15 @@ def main():
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", category=UserWarning)
     if args.report_only or args.speed_only or args.add_shallow:
-        data = read_json(args.output)
+        data = load(args.output)
         if args.speed_only:
             X, digits, _, _ = load_data()
             data["speed_full"] = speed_full_width(X, digits)
-            write_json(args.output, data)
+            store(args.output, data)
         if args.add_shallow:
             X, digits, _, _ = load_data()
             data = add_shallow(data, X, digits)
-            write_json(args.output, data)
+            store(args.output, data)
     else:
         start = time.perf_counter()
         X, digits, aux_X, aux_y = load_data()
@@ -567,11 +644,11 @@ def main():
                               f"probe {rec['probe_acc']:.1f} brit {rec['brittleness']:.3g} "
                               f"({rec['fit_s']:.1f} s)", flush=True)
                         data["total_s"] = time.perf_counter() - start
-                        write_json(args.output, data)
+                        store(args.output, data)
                     data["shallow"] += shallow_records(args, seed, c, mode, X, digits, idx)
         data["speed_full"] = speed_full_width(X, digits)
         data["total_s"] = time.perf_counter() - start
-        write_json(args.output, data)
+        store(args.output, data)
     data.setdefault("speed_full", (float("nan"), 0))
     text, agg = report(data)
     write_markdown(args.output, text)

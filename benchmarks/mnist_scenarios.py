@@ -27,6 +27,19 @@ the paper says a supervised classifier fails.
 Run: ``python benchmarks/mnist_scenarios.py --n-jobs 2`` (all ten digits,
 two seeds: 2-3 CPU hours; ``--normal-classes 0 3 --seeds 1`` is a
 smaller run); writes ``results/mnist_scenarios.{md,json,png}``.
+``python benchmarks/mnist_scenarios.py --write-only`` rewrites the md and
+the png from the JSON, fitting nothing.
+
+The JSON holds harness records (``benchmarks/_harness.py``): one per digit,
+seed, scenario value, method and score, ``dataset="MNIST digit 3"``,
+``protocol="(ii) pollution gamma_p = 0.05"``, ``metric`` "AUC (%)" or "AUC
+(%), novel classes" (only where anomalies were labeled); ``extra`` keeps the
+scenario, its value, the known anomaly classes and the wall seconds of the
+setup (digit, seed, scenario).  Beside them: the settings of the report
+(digits, seeds, epochs) and the environment line of the run (and, where the
+report was written later than the last setup, ``report_environment``, the
+line it prints).  A run skips the setups already stored, so it can be
+resumed.
 """
 
 import argparse
@@ -44,10 +57,16 @@ from sklearn.metrics import roc_auc_score
 from sklearn.svm import OneClassSVM
 
 from skdeepad import SSAD, AutoEncoderFeatures, DeepBinaryClassifier, DeepSAD
-from skdeepad._benchmark import environment, write_report
+from skdeepad._benchmark import write_report
 from skdeepad.datasets import load_mnist_test, make_one_vs_rest_scenario
 
-RESULTS = pathlib.Path(__file__).parent / "results"
+if __package__:  # python -m benchmarks.mnist_scenarios
+    from ._harness import (RESULTS, Record, dumps, environment_line, records_from_json,
+                           records_to_json)
+else:  # python benchmarks/mnist_scenarios.py: Python puts benchmarks/ on the import path
+    from _harness import (RESULTS, Record, dumps, environment_line, records_from_json,
+                          records_to_json)
+
 METHODS = ["Deep SAD", "SSAD hybrid", "OC-SVM hybrid", "Supervised classifier",
            "IsolationForest", "Deep SAD, random init", "Deep SAD, 150 epochs"]
 #: The ablations run on the scenarios that vary the labels only.
@@ -212,6 +231,46 @@ def run_setup(X, classes, normal, seed, scenario, deep=DEEP):
             "seconds": time.perf_counter() - start}
 
 
+#: The scores of a row and the metrics of their records.
+METRICS = {"auc": "AUC (%)", "auc_novel": "AUC (%), novel classes"}
+
+
+def runs_to_records(runs):
+    """``{"digit|seed|scenario": setup}`` as records: one per row and score (no novel-class
+    score where no anomaly was labeled)."""
+    records = []
+    for run in runs.values():
+        for row in run["rows"]:
+            extra = {"scenario": row["scenario"], "value": row["value"], "known": row["known"],
+                     "setup_seconds": run["seconds"]}
+            records += [Record(f"MNIST digit {row['normal']}", row["method"], row["seed"],
+                               f"{row['scenario']} = {row['value']}", metric, float(row[field]),
+                               extra=extra)
+                        for field, metric in METRICS.items() if row[field] is not None]
+    return records
+
+
+def records_to_runs(records):
+    """The ``{"digit|seed|scenario": setup}`` of :func:`run_setup`, back from the records."""
+    field = {metric: f for f, metric in METRICS.items()}
+    runs, rows = {}, {}
+    for rec in records:
+        normal, scenario, value = (int(rec.dataset.split()[-1]), rec.extra["scenario"],
+                                   rec.extra["value"])
+        key = f"{normal}|{rec.seed}|{scenario}"
+        run = runs.setdefault(key, {"normal": normal, "seed": rec.seed, "scenario": scenario,
+                                    "rows": [], "seconds": rec.extra["setup_seconds"]})
+        row = rows.get((key, value, rec.method))
+        if row is None:
+            row = rows[key, value, rec.method] = {
+                "scenario": scenario, "value": value, "normal": normal, "seed": rec.seed,
+                "method": rec.method, "known": rec.extra["known"], "auc": None,
+                "auc_novel": None}
+            run["rows"].append(row)
+        row[field[rec.metric]] = rec.value
+    return runs
+
+
 _I, _II, _III = SCENARIOS
 #: Paired comparisons on the same digit, seed and split:
 #: (scenario, score, (method, value), (method, value)); "score" is "auc" or
@@ -313,50 +372,66 @@ def plot(summary, path):
     fig.savefig(path, dpi=120)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--normal-classes", type=int, nargs="*", default=list(range(10)))
-    parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--n-jobs", type=int, default=1)
-    parser.add_argument("--epochs", type=int, default=DEEP["epochs"],
-                        help="epochs of every network (a smoke test uses 1)")
-    parser.add_argument("--output", default=str(RESULTS / "mnist_scenarios"))
-    args = parser.parse_args(argv)
-
+def run(args, json_path):
+    """Fit the setups (digit, seed, scenario) that ``json_path`` lacks, storing each one."""
     X, classes = load_mnist_test(return_X_y=True)
     X = X.astype(np.float32) / 255.0  # the reference code's only preprocessing
     deep = {**DEEP, "epochs": args.epochs, "lr_milestones": (max(1, args.epochs // 3),)}
-    out = pathlib.Path(args.output)
-    # Every finished (digit, seed, scenario) is cached, so a run can be resumed.
-    cache = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(
-        ".json").exists() else {"runs": {}}
+    stored = json.loads(json_path.read_text()) if json_path.exists() else {}
+    runs = records_to_runs(records_from_json(stored.get("records", [])))
+    settings = {"normal_classes": args.normal_classes, "seeds": args.seeds,
+                "epochs": args.epochs}
+
+    def store():
+        nonlocal stored
+        stored = {"environment": environment_line(), "settings": settings,
+                  "records": records_to_json(runs_to_records(runs))}
+        json_path.write_text(dumps(stored))
+
+    # Every finished (digit, seed, scenario) is stored, so a run can be resumed.
     jobs = [(c, s, sc) for s in range(args.seeds) for c in args.normal_classes
-            for sc in SCENARIOS if f"{c}|{s}|{sc}" not in cache["runs"]]
+            for sc in SCENARIOS if f"{c}|{s}|{sc}" not in runs]
     for r in Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(
             delayed(run_setup)(X, classes, c, s, sc, deep) for c, s, sc in jobs):
-        cache["runs"][f"{r['normal']}|{r['seed']}|{r['scenario']}"] = r
-        cache["environment"] = environment()
-        out.with_suffix(".json").write_text(json.dumps(cache, indent=1))
+        runs[f"{r['normal']}|{r['seed']}|{r['scenario']}"] = r
+        store()
         print(f"digit {r['normal']} seed {r['seed']} {r['scenario']}: {r['seconds']:.0f} s",
               flush=True)
-    runs = [r for r in cache["runs"].values()
-            if r["normal"] in args.normal_classes and r["seed"] < args.seeds]
     added_later = {"IsolationForest": isolation_forest_rows,
                    **{m: partial(ablation_rows, m, deep=deep) for m in ABLATIONS}}
-    for r in runs:  # runs cached before these methods joined the table
+    for r in _selected(runs, settings):  # runs stored before these methods joined the table
         for method, rows_of in added_later.items():
             if not any(row["method"] == method for row in r["rows"]):
                 r["rows"] += rows_of(X, classes, r["normal"], r["seed"], r["scenario"])
-                out.with_suffix(".json").write_text(json.dumps(cache, indent=1))
-    summary = summarise([row for r in runs for row in r["rows"]])
+                store()
+    if stored.get("settings") != settings:  # a report of stored setups only
+        stored["settings"] = settings
+        json_path.write_text(dumps(stored))
+
+
+def _selected(runs, settings):
+    """The stored setups of the report's digits and seeds."""
+    return [r for r in runs.values()
+            if r["normal"] in settings["normal_classes"] and r["seed"] < settings["seeds"]]
+
+
+def write(stored, out):
+    """Write the md and the png of a stored run (its JSON as a dict) and return the md."""
+    settings = stored["settings"]
+    env = environment_line(stored.get("report_environment", stored["environment"]))
+    runs = _selected(records_to_runs(records_from_json(stored["records"])), settings)
+    rows = [row for r in runs for row in r["rows"]]
+    summary = summarise(rows)
     plot(summary, out.with_suffix(".png"))
+    digits, seeds = settings["normal_classes"], settings["seeds"]
     md = [
         "# Deep SAD scenarios (i)-(iii), MNIST-test miniature",
         "",
-        f"**A miniature**, not the paper's experiment: normal digits {args.normal_classes}, "
-        f"{args.seeds} seed{'s' if args.seeds > 1 else ''} each (the paper: all ten digits, 90-100 experiments per point, "
-        "the 60 000 training images), ~600 normal training images per setup, "
-        f"{args.epochs} epochs of batch 64 for every network (the paper: 150 + 150). "
+        f"**A miniature**, not the paper's experiment: normal digits {digits}, "
+        f"{seeds} seed{'s' if seeds > 1 else ''} each (the paper: all ten digits, "
+        "90-100 experiments per point, the 60 000 training images), ~600 normal training "
+        "images per setup, "
+        f"{settings['epochs']} epochs of batch 64 for every network (the paper: 150 + 150). "
         "AUC (%) mean ± std over setups; the paper's MNIST "
         "figure (Tables 3-5) in brackets. Same splits for all methods; nothing tuned on test "
         "data. The supervised classifier needs labeled anomalies, so it has no entry at "
@@ -380,12 +455,30 @@ def main(argv=None):
         "Differences of AUC (points) between two cells on the same digit, seed and split; "
         "the last column counts the setups where the first is higher.",
         "",
-        paired_markdown([row for r in runs for row in r["rows"]]),
+        paired_markdown(rows),
         "",
-        f"Environment: {environment()}",
+        f"Environment: {env}",
     ]
     write_report(out.with_suffix(".md"), "\n".join(md))
-    print("\n".join(md))
+    return "\n".join(md)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--normal-classes", type=int, nargs="*", default=list(range(10)))
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=DEEP["epochs"],
+                        help="epochs of every network (a smoke test uses 1)")
+    parser.add_argument("--output", default=str(RESULTS / "mnist_scenarios"))
+    parser.add_argument("--write-only", action="store_true",
+                        help="only rewrite the md and the png from the JSON (its settings and "
+                             "environment line), fitting nothing")
+    args = parser.parse_args(argv)
+    out = pathlib.Path(args.output)
+    if not args.write_only:
+        run(args, out.with_suffix(".json"))
+    print(write(json.loads(out.with_suffix(".json").read_text()), out))
 
 
 if __name__ == "__main__":

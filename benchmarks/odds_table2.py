@@ -55,11 +55,12 @@ from skdeepad._benchmark import PAPER_TABLE2, TABLE2_SETS, load_tasks, write_rep
 from skdeepad.datasets import make_semisupervised_split
 
 if __package__:  # python -m benchmarks.odds_table2
-    from ._harness import (RESULTS, Record, environment_line, group_values, records_from_json,
-                           records_to_json, stored_values)
+    from ._harness import (RESULTS, Record, dumps, environment_line, group_values,
+                           records_from_json, records_to_json, stored_values)
 else:  # python benchmarks/odds_table2.py: Python puts benchmarks/ on the import path
-    from _harness import (RESULTS, Record, environment_line, group_values, records_from_json,
-                          records_to_json, stored_values)
+    from _harness import (RESULTS, Record, dumps, environment_line, group_values,
+                          records_from_json, records_to_json, stored_values)
+
 PROTOCOL = "deep-sad-table2 (gamma_l = 0.01, gamma_p = 0)"
 METRIC = "AUC (%)"
 GAMMAS = [2.0**k for k in range(-7, 3)]
@@ -320,7 +321,7 @@ def main(argv=None):
     def save():
         stored["environment"] = environment_line()
         stored["records"] = records_to_json(records)
-        out.write_text(json.dumps(stored, indent=1))
+        out.write_text(dumps(stored))
 
     for r in Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(
             delayed(run_group)(d, *tasks[d], s, g, not args.no_minmax) for d, s, g in jobs):

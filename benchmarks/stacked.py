@@ -1,6 +1,6 @@
 """Stacked training (skdeepad.fit_stacked): speed, and what a seed ensemble buys.
 
-Two parts, each writing ``benchmarks/results/stacked_<part>.md`` and ``.json``:
+Three parts, each writing ``benchmarks/results/stacked_<part>.md`` and ``.json``:
 
 ``--part speed``
     CPU seconds per epoch of training K = 1, 10, 30 models of one
@@ -11,7 +11,11 @@ Two parts, each writing ``benchmarks/results/stacked_<part>.md`` and ``.json``:
     the machine is shared (the load average is written beside the numbers).
     "Sequential" is K times the per-epoch time of a lone fit.  The
     wall-clock block fits K = 10 models end to end three ways: one after
-    another, over 2 joblib processes, stacked.
+    another, over 2 joblib processes, stacked.  The JSON holds one record
+    per (threads, dataset, method, K, phase, fit: stacked, sequential or
+    lone), metric "CPU s / epoch" (and one per wall-clock fit, metric "wall
+    s"), beside the run's ``settings`` (epochs, repeats, datasets) that the
+    md prints.
 
 ``--part ensemble``
     The Deep SAD protocol of Table 2 (gamma_l = 0.01, gamma_p = 0, one split
@@ -24,17 +28,23 @@ Two parts, each writing ``benchmarks/results/stacked_<part>.md`` and ``.json``:
 ``--part table2``
     The 10 Deep SAD seeds of Table 2 (seed k on split k) fitted one after
     another and as one stack (``fit_stacked(..., per_estimator=True)``):
-    CPU time of both, and whether the AUCs are equal.
+    CPU time of both, and whether the AUCs are equal.  The JSON holds, per
+    dataset, two "CPU s" records (methods "Deep SAD, 10 seeds stacked" and
+    "... sequential", seed 0; the load in ``extra``) and per seed the "AUC
+    (%)" records of "Deep SAD stacked", "Deep SAD lone" and "Deep SAD stored
+    run" (``odds_deepsad.json``).
 
 Run::
 
     SKDEEPAD_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/stacked.py --part speed
     SKDEEPAD_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/stacked.py --part ensemble \\
         --datasets arrhythmia cardio thyroid --seeds 10
+    python benchmarks/stacked.py --part speed --write-only     # md again from the JSON
     python benchmarks/stacked.py --part table2 --resume        # md again from the JSON
     python benchmarks/stacked.py --part ensemble --write-only  # md again from the JSON
 
-Results are written through ``benchmarks/_harness.py``.
+(``--part table2 --write-only`` is ``--resume``.)  Results are written
+through ``benchmarks/_harness.py`` as harness records.
 """
 
 import argparse
@@ -161,12 +171,65 @@ def speed(args):
                          load_after=os.getloadavg()[0])
                 wall.append(w)
                 print(w, flush=True)
-    raw = {"per_epoch": rows, "wall": wall}
-    _write_speed(raw, args)
+    settings = {"epochs": args.epochs, "repeats": args.repeats, "datasets": args.datasets}
+    _write_speed({"per_epoch": rows, "wall": wall}, settings)
 
 
-def _write_speed(raw, args):
-    env = harness.environment_line(raw.get("environment"))
+#: The speed part's per-epoch fits and phases (a row's ``"<fit>_<phase>"`` fields; DROCC
+#: has no pretraining) and its wall-clock fits (a wall row's fields, as records name them).
+_SPEED_FITS = ("stacked", "sequential", "lone")
+_SPEED_PHASES = ("pretrain", "train")
+_WALL_FITS = {"sequential": "sequential", "joblib_2": "joblib, 2 processes",
+              "stacked": "stacked"}
+_SPEED_PROTOCOL = "deep-sad-table2 split 0"
+
+
+def _speed_records(raw):
+    """The speed part's rows as records: one per (threads, dataset, method, K, phase,
+    fit), metric "CPU s / epoch" ("lone" is the one lone fit, the same for every K;
+    "sequential" is K times it), and one per wall-clock row and way of fitting, metric
+    "wall s"; the rows' other fields in ``extra``."""
+    out = []
+    for r in raw["per_epoch"]:
+        extra = {k: r[k] for k in ("threads", "method", "K", "n_train", "load")}
+        out += [harness.Record(
+            r["dataset"], f"{r['method']}, K = {r['K']}, {fit}", 0,
+            f"{_SPEED_PROTOCOL}, {phase}, {r['threads']} thread", "CPU s / epoch",
+            float(r[f"{fit}_{phase}"]), extra={**extra, "fit": fit, "phase": phase})
+            for phase in _SPEED_PHASES for fit in _SPEED_FITS
+            if r[f"{fit}_{phase}"] is not None]
+    for w in raw["wall"]:
+        extra = {k: w[k] for k in ("method", "K", "epochs", "load", "load_after")}
+        out += [harness.Record(
+            w["dataset"], f"{w['method']}, K = {w['K']}, {name}", 0,
+            f"{_SPEED_PROTOCOL}, fit end to end, 1 thread per process", "wall s",
+            float(w[fit]), extra={**extra, "fit": fit}) for fit, name in _WALL_FITS.items()]
+    return out
+
+
+def _speed_results(records):
+    """The ``{"per_epoch": rows, "wall": rows}`` the table reads, back from the records."""
+    per_epoch, wall = {}, {}
+    for rec in records:
+        e = rec.extra
+        if rec.metric == "CPU s / epoch":
+            r = per_epoch.setdefault((e["threads"], rec.dataset, e["method"], e["K"]), {
+                "dataset": rec.dataset, **{f"{fit}_{phase}": None for fit in _SPEED_FITS
+                                           for phase in _SPEED_PHASES},
+                **{k: v for k, v in e.items() if k not in ("fit", "phase")}})
+            r[f"{e['fit']}_{e['phase']}"] = rec.value
+        else:
+            w = wall.setdefault((rec.dataset, e["method"], e["K"]), {
+                "dataset": rec.dataset, **{k: v for k, v in e.items() if k != "fit"}})
+            w[e["fit"]] = rec.value
+    return {"per_epoch": list(per_epoch.values()), "wall": list(wall.values())}
+
+
+def _write_speed(raw, settings, stored_env=None):
+    """Write the md (and, for a new run, the JSON: records and ``settings``, the run's
+    epochs, repeats and datasets); ``stored_env``: rewrite from the JSON."""
+    env = harness.environment_line(stored_env)
+    epochs, repeats = settings["epochs"], settings["repeats"]
     lines = [
         "# Stacked training: CPU seconds per epoch (skdeepad.fit_stacked)",
         "",
@@ -174,7 +237,7 @@ def _write_speed(raw, args):
         "paper's 32-16-8 MLP with BatchNorm, batch 128, Adam; DROCC: its 128-unit MLP, batch "
         "128, 50 ascent steps, on the standardised normal rows), 1 thread. Seconds are *process CPU time* per epoch of training all K "
         "models: (fit with E epochs - fit with 0 epochs) / E, with E = "
-        f"{args.epochs}, minimum over {args.repeats} repeats. CPU time and not wall time, "
+        f"{epochs}, minimum over {repeats} repeats. CPU time and not wall time, "
         "because the machine (2 cores) was shared with many other jobs (1-minute load "
         "average in the last column): wall time measured the other jobs as much as ours, "
         "CPU time of one single-threaded process is what its wall time would be on a free "
@@ -200,8 +263,8 @@ def _write_speed(raw, args):
     if raw["wall"]:
         lines += [
             "",
-            f"## Wall clock: fitting K = 10 models end to end ({args.epochs} pretraining + "
-            f"{args.epochs} training epochs each, 1 thread per process)",
+            f"## Wall clock: fitting K = 10 models end to end ({epochs} pretraining + "
+            f"{epochs} training epochs each, 1 thread per process)",
             "",
             "Wall time, so it depends on the load (given at the start and end of each row); "
             "joblib's two processes can only help when a second core is free, and its first "
@@ -215,10 +278,12 @@ def _write_speed(raw, args):
               f"{w['stacked']:.1f}", f"{w['load']:.1f} -> {w['load_after']:.1f}"]
              for w in raw["wall"]])
     lines += ["", f"Command: `OMP_NUM_THREADS=1 python benchmarks/stacked.py --part speed "
-              f"--epochs {args.epochs} --repeats {args.repeats} --datasets "
-              f"{' '.join(args.datasets)}`", "", f"Environment: {env}"]
+              f"--epochs {epochs} --repeats {repeats} --datasets "
+              f"{' '.join(settings['datasets'])}`", "", f"Environment: {env}"]
     harness.write_markdown("stacked_speed", "\n".join(lines) + "\n")
-    harness.write_json("stacked_speed", raw, env)
+    if stored_env is None:
+        harness.write_json("stacked_speed", {
+            "settings": settings, "records": harness.records_to_json(_speed_records(raw))}, env)
     print("\n".join(lines))
 
 
@@ -256,16 +321,56 @@ def table2(args):
                    auc_stored=stored[name, "Deep SAD"][:args.seeds], load=os.getloadavg()[0])
         rows.append(row)
         print(row, flush=True)
-    _write_table2(rows, args)
+    _write_table2(rows)
 
 
-def _write_table2(rows, args, stored_env=None):
+#: The table2 part's records: CPU seconds (the method names the number of seeds) and
+#: per-seed AUCs, by the field of a row they hold.
+_TABLE2_CPU = {"cpu_stacked": "Deep SAD, {} seeds stacked",
+               "cpu_sequential": "Deep SAD, {} seeds sequential"}
+_TABLE2_AUC = {"auc_stacked": "Deep SAD stacked", "auc_sequential": "Deep SAD lone",
+               "auc_stored": "Deep SAD stored run"}
+
+
+def _table2_records(rows):
+    """The table2 rows as records: per dataset the CPU seconds of the stack and of the
+    lone fits one after another (seed 0, metric "CPU s"; the seeds and the load in
+    ``extra``), and per seed the AUC of the stacked member, of its lone fit and of the
+    run stored in ``odds_deepsad.json``."""
+    out = []
+    for r in rows:
+        extra = {"seeds": r["seeds"], "load": r["load"]}
+        out += [harness.Record(r["dataset"], method.format(r["seeds"]), 0, "deep-sad-table2",
+                               "CPU s", float(r[field]), extra=extra)
+                for field, method in _TABLE2_CPU.items()]
+        out += [harness.Record(r["dataset"], method, seed, "deep-sad-table2", "AUC (%)",
+                               float(auc))
+                for field, method in _TABLE2_AUC.items() for seed, auc in enumerate(r[field])]
+    return out
+
+
+def _table2_rows(records):
+    """The rows the table reads, back from the records."""
+    aucs = harness.group_values(records, "AUC (%)")
+    rows = {}
+    for rec in records:
+        if rec.metric == "CPU s":
+            r = rows.setdefault(rec.dataset, {
+                "dataset": rec.dataset, **rec.extra,
+                **{field: aucs[rec.dataset, method] for field, method in _TABLE2_AUC.items()}})
+            r[next(field for field, method in _TABLE2_CPU.items()
+                   if method.format(rec.extra["seeds"]) == rec.method)] = rec.value
+    return list(rows.values())
+
+
+def _write_table2(rows, stored_env=None):
     """Write the md (and, for a new run, the JSON); ``stored_env``: rewrite from the JSON."""
     env = harness.environment_line(stored_env)
+    seeds = rows[0]["seeds"]
     lines = [
         "# Deep SAD, Table 2 protocol: the seeds fitted one after another vs as one stack",
         "",
-        f"Seeds 0..{args.seeds - 1}, seed k trained on split k (paper defaults: 150 + 150 "
+        f"Seeds 0..{seeds - 1}, seed k trained on split k (paper defaults: 150 + 150 "
         "epochs), `fit_stacked(..., per_estimator=True)` against lone fits. Process CPU time "
         "of one single-threaded process (the shared machine's load average is given; CPU "
         "time is what the wall time would be on a free core). 'x one lone fit' = stacked "
@@ -294,11 +399,12 @@ def _write_table2(rows, args, stored_env=None):
         ["dataset", "seeds", "sequential CPU s", "stacked CPU s", "speed-up", "x one lone fit",
          "equal to lone fits", "mean AUC", "max abs AUC diff to stored run", "load"], table)
     lines += ["", f"Command: `OMP_NUM_THREADS=1 python benchmarks/stacked.py --part table2 "
-              f"--seeds {args.seeds} --datasets {' '.join(args.datasets)}`", "",
+              f"--seeds {seeds} --datasets {' '.join(r['dataset'] for r in rows)}`", "",
               f"Environment: {env}"]
     harness.write_markdown("stacked_table2", "\n".join(lines) + "\n")
     if stored_env is None:
-        harness.write_json("stacked_table2", {"rows": rows}, env)
+        harness.write_json("stacked_table2",
+                           {"records": harness.records_to_json(_table2_records(rows))}, env)
     print("\n".join(lines))
 
 
@@ -445,17 +551,24 @@ def main():
                         help="ensemble: keep the splits already in stacked_ensemble.json; "
                              "table2: only rewrite the table from stacked_table2.json")
     parser.add_argument("--write-only", action="store_true",
-                        help="ensemble: only write the table from stacked_ensemble.json")
+                        help="only write the part's table from its JSON (speed: with the "
+                             "stored options; table2: as --resume), fitting nothing")
     args = parser.parse_args()
     if args.part == "speed":
+        if args.write_only:  # rewrite the table from the stored records, keep the JSON
+            stored = harness.read_json("stacked_speed")
+            _write_speed(_speed_results(harness.records_from_json(stored["records"])),
+                         stored["settings"], stored["environment"])
+            return
         args.datasets = args.datasets or ["shuttle", "cardio"]
         args.members = args.members or [1, 10, 30]
         speed(args)
     elif args.part == "table2":
         args.datasets = args.datasets or ["arrhythmia", "cardio", "thyroid"]
-        if args.resume:  # rewrite the table from the stored rows, keep the JSON as it is
+        if args.resume or args.write_only:  # rewrite the table from the stored records
             stored = harness.read_json("stacked_table2")
-            _write_table2(stored["rows"], args, stored["environment"])
+            _write_table2(_table2_rows(harness.records_from_json(stored["records"])),
+                          stored["environment"])
         else:
             table2(args)
     else:
