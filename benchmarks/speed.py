@@ -48,13 +48,29 @@ minutes on 2 idle cores), one table per dataset and batch size with 1 torch thre
 (``--threads 1 2`` adds a 2-thread table: only on an idle machine).  ``--quick`` is a
 one-minute smoke run (cardio, 3 epochs, 1 repeat) writing
 ``speed_cpu_quick.*``; ``--profile`` writes ``speed_profile_cpu.txt`` (where an
-epoch's time goes in skdeepad and in the bare loop); ``--help`` lists the
-rest.
+epoch's time goes in skdeepad and in the bare loop); ``--write-only`` rewrites
+the md (of ``--device``/``--suffix``) from the JSON, fitting nothing; ``--help``
+lists the rest.
+
+What the JSON holds
+-------------------
+Written through ``benchmarks/_harness.py``: ``"environment"`` (one line:
+versions, machine, date of the run), ``"machine"`` (the same in detail: CPU,
+load averages at start and end, the peers' versions, the git commit; what the
+md prints), ``"kind"`` (cpu or cuda), ``"settings"``, ``"splits"`` (per
+dataset: its sizes and how it was split), ``"command"``,
+``"benchmark_seconds"`` and ``"records"``: one harness ``Record`` per dataset,
+configuration (the protocol: ``"batch 200, 1 thread"``; on cuda
+``"cuda, batch 200"``), detector (the method: ``"ours-sad"``, ``"pyod-svdd"``,
+...; on cuda the row, ``"ours-sad-pre"``), repeat (the seed) and metric
+(:data:`METRICS`).  The ``"fit s"`` record also carries, in ``extra``, the
+detector's library and method names and the per-epoch wall and CPU times.
+The medians, ratios and targets the md shows are computed from the records
+when it is written.
 """
 
 import argparse
 import datetime
-import json
 import math
 import os
 import platform
@@ -67,19 +83,19 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from skdeepad._benchmark import write_report
 from skdeepad.datasets import load_odds, make_semisupervised_split
 
 if __package__:  # python -m benchmarks.speed
     from . import _peers
+    from ._harness import (RESULTS, Record, read_json, records_from_json, records_to_json,
+                           write_json, write_markdown)
 else:  # python benchmarks/speed.py: Python puts benchmarks/ on the import path
     import _peers
+    from _harness import (RESULTS, Record, read_json, records_from_json, records_to_json,
+                          write_json, write_markdown)
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("SKDEEPAD_DATA", str(REPO.parent / "shared" / "data"))
-
-RESULTS = HERE / "results"
 
 CPU_DETECTORS = ["ours-sad", "bare-sad", "bare-sad-fused", "deepod-sad",
                  "ours-svdd", "bare-svdd", "bare-svdd-fused", "pyod-svdd", "deepod-svdd"]
@@ -135,7 +151,8 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
-def environment(device):
+def machine(device):
+    """The run's machine and versions in detail (the JSON's ``"machine"``)."""
     import subprocess
 
     import scipy
@@ -148,6 +165,7 @@ def environment(device):
         "load_average_at_start": list(os.getloadavg()),
         "cpu": cpu_model(),
         "logical_cores": os.cpu_count(),
+        "platform": f"{platform.machine()} {platform.system()}",
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": np.__version__,
@@ -170,6 +188,14 @@ def environment(device):
         env["gpu"] = torch.cuda.get_device_name(0)
         env["cuda"] = torch.version.cuda
     return env
+
+
+def environment_line(env):
+    """The JSON's one-line ``"environment"`` from the :func:`machine` dict, in the
+    words of ``skdeepad._benchmark.environment()``."""
+    return (f"skdeepad {env['skdeepad']}, torch {env['torch']}, numpy {env['numpy']}, "
+            f"scikit-learn {env['scikit-learn']}, Python {env['python']}, {env['platform']}, "
+            f"{env['date']}")
 
 
 def set_threads(n):
@@ -223,6 +249,62 @@ def measure(key, make_kwargs, data, X_score, device, score_calls=3):
         "cpu_s_per_epoch": _peers.median_epoch(adapter.epoch_cpu_times),
         "fit_s": fit_s, "fit_cpu_s": fit_cpu_s, "score_s": score_s, "auc": auc,
     }
+
+
+# ---------------------------------------------------------------------------
+# the runs as records
+# ---------------------------------------------------------------------------
+
+
+#: The record metric of each number :func:`measure` returns.
+METRICS = {
+    "s_per_epoch": "s / epoch (median)",  # over epochs 2..E of the fit
+    "cpu_s_per_epoch": "CPU s / epoch (median)",
+    "fit_s": "fit s",
+    "fit_cpu_s": "fit CPU s",
+    "score_s": "score s",  # settings' score_rows rows, best of score_calls calls
+    "auc": "AUC",
+}
+#: What the "fit s" record (the one every fit has) keeps in ``extra``.
+FIT_EXTRA = ("library", "method", "epoch_times", "epoch_cpu_times")
+
+
+def config_label(batch_size, threads):
+    """The CPU tables' configuration, the records' protocol: ``"batch 200, 1 thread"``."""
+    return f"batch {batch_size}, {threads} thread{'s' if threads > 1 else ''}"
+
+
+def run_records(dataset, protocol, key, seed, run):
+    """The records of one :func:`measure` result (non-finite numbers left out)."""
+    return [Record(dataset, key, seed, protocol, metric, float(run[name]),
+                   extra={k: run[k] for k in FIT_EXTRA} if name == "fit_s" else {})
+            for name, metric in METRICS.items() if math.isfinite(run[name])]
+
+
+def runs_from_records(records):
+    """``{(dataset, protocol): {key: [run of seed 0, 1, ...]}}``: the :func:`measure`
+    results back from their records (a number left out comes back as NaN)."""
+    names = {metric: name for name, metric in METRICS.items()}
+    seeds = {}
+    for r in records:
+        run = (seeds.setdefault((r.dataset, r.protocol), {}).setdefault(r.method, {})
+               .setdefault(r.seed, dict.fromkeys(METRICS, math.nan)))
+        run.update(r.extra)
+        run[names[r.metric]] = r.value
+    return {config: {key: [reps[seed] for seed in sorted(reps)] for key, reps in runs.items()}
+            for config, runs in seeds.items()}
+
+
+def stored_results(payload):
+    """The stored JSON with its records turned back into ``datasets``: per dataset its
+    split facts and, per configuration (CPU) or row (cuda), the runs and what the md
+    reads of them."""
+    runs = runs_from_records(records_from_json(payload["records"]))
+    build = cuda_entry if payload["kind"] == "cuda" else cpu_entry
+    datasets = {name: build(name, split, runs, payload["settings"])
+                for name, split in payload["splits"].items()}
+    return {**{k: v for k, v in payload.items() if k not in ("splits", "records")},
+            "datasets": datasets}
 
 
 def summarise(runs, score_rows):
@@ -308,30 +390,32 @@ def warm_up(keys, device, args):
 
 
 def run_cpu(args):
-    results = {"kind": "cpu", "settings": {}, "datasets": {}}
+    """Measure; returns the JSON's header (kind, machine, settings, splits) and the records."""
     detectors = args.detectors or CPU_DETECTORS
     settings = dict(hidden=[32, 16], rep_dim=8, epochs=args.epochs,
                     batch_sizes=args.batch_size,
                     lr=args.lr, weight_decay=args.weight_decay, pretrain=False,
                     repeats=args.repeats, score_rows=args.score_rows, score_calls=3,
                     threads=args.threads, detectors=detectors, datasets=args.datasets)
-    results["settings"] = settings
-    results["environment"] = environment("cpu")
+    results = {"machine": machine("cpu"), "kind": "cpu", "settings": settings, "splits": {}}
+    records = []
     warm_up(detectors, "cpu", args)
     for name in args.datasets:
         X_tr, y_partial, X_te, y_te, source = load_split(name)
         data = (X_tr, y_partial, X_te, y_te)
         X_score = tile_rows(X_te, args.score_rows)
-        entry = {"n_train": int(X_tr.shape[0]), "n_features": int(X_tr.shape[1]),
+        split = {"n_train": int(X_tr.shape[0]), "n_features": int(X_tr.shape[1]),
                  "n_test": int(X_te.shape[0]),
                  "n_labeled_anomalies": int(np.sum(y_partial == -1)),
                  "n_labeled_normals": int(np.sum(y_partial == 1)),
                  "test_anomaly_rate": float(np.mean(y_te == 1)),
-                 "split": source, "configs": {}}
+                 "split": source}
+        results["splits"][name] = split
         log(f"== {name}: train {X_tr.shape}, test {X_te.shape}, "
-            f"{entry['n_labeled_anomalies']} labelled anomalies")
+            f"{split['n_labeled_anomalies']} labelled anomalies")
         for batch_size, n_threads in [(b, t) for b in args.batch_size for t in args.threads]:
             set_threads(n_threads)
+            label = config_label(batch_size, n_threads)
             runs = {k: [] for k in detectors}
             for rep in range(args.repeats):
                 # rotate the order so that no detector always runs first
@@ -346,13 +430,25 @@ def run_cpu(args):
                     log(f"   batch={batch_size} threads={n_threads} rep={rep} {key:15s} "
                         f"{r['s_per_epoch'] * 1e3:8.1f} ms/epoch  fit {r['fit_s']:6.2f} s  "
                         f"score {r['score_s'] * 1e3:8.1f} ms  AUC {r['auc']:.3f}")
-            summary = summarise(runs, args.score_rows)
-            label = f"batch {batch_size}, {n_threads} thread{'s' if n_threads > 1 else ''}"
-            entry["configs"][label] = {"batch_size": batch_size, "threads": n_threads,
-                                       "runs": runs, "summary": summary,
-                                       "targets": targets(summary)}
-        results["datasets"][name] = entry
-    return results
+            records += [rec for key, reps in runs.items() for rep, r in enumerate(reps)
+                        for rec in run_records(name, label, key, rep, r)]
+    return results, records
+
+
+def cpu_entry(name, split, runs, settings):
+    """One dataset of :func:`stored_results`: ``configs``, per configuration the
+    runs, their :func:`summarise` and :func:`targets`."""
+    configs = {}
+    for batch_size in settings["batch_sizes"]:
+        for n_threads in settings["threads"]:
+            label = config_label(batch_size, n_threads)
+            stored = runs[name, label]
+            config_runs = {k: stored[k] for k in settings["detectors"] if k in stored}
+            summary = summarise(config_runs, settings["score_rows"])
+            configs[label] = {"batch_size": batch_size, "threads": n_threads,
+                              "runs": config_runs, "summary": summary,
+                              "targets": targets(summary)}
+    return {**split, "configs": configs}
 
 
 def _fmt_s(x):
@@ -369,8 +465,9 @@ def _fmt_ratio(x):
     return "n/a" if x is None or not math.isfinite(x) else f"{x:.2f}x"
 
 
-def write_cpu_md(results, path):
-    st, env = results["settings"], results["environment"]
+def cpu_markdown(results):
+    """The CPU report (the text of ``speed_cpu.md``) from :func:`stored_results`."""
+    st, env = results["settings"], results["machine"]
     lines = [
         "# Training and scoring speed on the CPU",
         "",
@@ -465,7 +562,7 @@ def write_cpu_md(results, path):
     lines += ["", "## How each peer differs from the reference network and loop", ""]
     lines += _mismatch_lines()
     lines += ["", "Regenerate: `" + results["command"] + "`", ""]
-    write_report(path, "\n".join(lines))
+    return "\n".join(lines)
 
 
 def _glance(results):
@@ -534,18 +631,25 @@ CUDA_ROWS = [
 ]
 
 
+def cuda_protocol(settings):
+    """The cuda records' protocol: ``"cuda, batch 200"``."""
+    return f"{settings['device']}, batch {settings['batch_size']}"
+
+
 def run_cuda(args):
+    """Measure; returns the JSON's header (kind, machine, settings, splits) and the records."""
     device = args.device
     if device.startswith("cuda") and not torch.cuda.is_available():
         sys.exit("--device cuda: torch.cuda.is_available() is False")
     rows = [r for r in CUDA_ROWS if not args.detectors or r[0] in args.detectors]
-    results = {"kind": "cuda", "environment": environment(device), "datasets": {},
-               "settings": dict(hidden=[32, 16], rep_dim=8, epochs=args.epochs,
-                                pretrain_epochs=args.pretrain_epochs,
-                                batch_size=args.batch_size[0], lr=args.lr,
-                                weight_decay=args.weight_decay, repeats=args.repeats,
-                                score_rows=args.score_rows, rows=[r[0] for r in rows],
-                                datasets=args.datasets)}
+    settings = dict(device=device, hidden=[32, 16], rep_dim=8, epochs=args.epochs,
+                    pretrain_epochs=args.pretrain_epochs,
+                    batch_size=args.batch_size[0], lr=args.lr,
+                    weight_decay=args.weight_decay, repeats=args.repeats,
+                    score_rows=args.score_rows, rows=[r[0] for r in rows],
+                    datasets=args.datasets)
+    results = {"machine": machine(device), "kind": "cuda", "settings": settings, "splits": {}}
+    records = []
     set_threads(args.threads[0])
     # CUDA context creation, imports and first calls are not charged to a row
     torch.zeros(1, device=device).sum().item()
@@ -554,11 +658,10 @@ def run_cuda(args):
         X_tr, y_partial, X_te, y_te, source = load_split(name)
         data = (X_tr, y_partial, X_te, y_te)
         X_score = tile_rows(X_te, args.score_rows)
-        entry = {"n_train": int(X_tr.shape[0]), "n_features": int(X_tr.shape[1]),
-                 "split": source, "rows": {}}
+        results["splits"][name] = {"n_train": int(X_tr.shape[0]),
+                                   "n_features": int(X_tr.shape[1]), "split": source}
         log(f"== {name}: train {X_tr.shape}")
         for key, adapter, extra, label in rows:
-            reps = []
             for rep in range(args.repeats):
                 kwargs = dict(hidden=(32, 16), rep_dim=8, epochs=args.epochs,
                               batch_size=args.batch_size[0], lr=args.lr,
@@ -567,24 +670,35 @@ def run_cuda(args):
                 if extra.get("pretrain"):
                     kwargs.update(pretrain=True, pretrain_epochs=args.pretrain_epochs)
                 r = measure(adapter, kwargs, data, X_score, device)
-                reps.append(r)
+                records += run_records(name, cuda_protocol(settings), key, rep, r)
                 log(f"   rep={rep} {key:14s} fit {r['fit_s']:7.2f} s  "
                     f"{r['s_per_epoch'] * 1e3:7.2f} ms/epoch  score {r['score_s'] * 1e3:7.1f} ms"
                     f"  AUC {r['auc']:.3f}")
-            entry["rows"][key] = {
-                "label": label, "runs": reps,
-                "fit_s": float(statistics.median(r["fit_s"] for r in reps)),
-                "s_per_epoch": float(statistics.median(r["s_per_epoch"] for r in reps)),
-                "s_per_100k": float(statistics.median(r["score_s"] for r in reps))
-                * 100_000 / args.score_rows,
-                "auc_mean": float(np.mean([r["auc"] for r in reps])),
-            }
-        results["datasets"][name] = entry
-    return results
+    return results, records
 
 
-def write_cuda_md(results, path):
-    st, env = results["settings"], results["environment"]
+def cuda_entry(name, split, runs, settings):
+    """One dataset of :func:`stored_results`: ``rows``, per row its label, runs and
+    medians."""
+    labels = {key: label for key, _, _, label in CUDA_ROWS}
+    stored = runs[name, cuda_protocol(settings)]
+    rows = {}
+    for key in settings["rows"]:
+        reps = stored[key]
+        rows[key] = {
+            "label": labels[key], "runs": reps,
+            "fit_s": float(statistics.median(r["fit_s"] for r in reps)),
+            "s_per_epoch": float(statistics.median(r["s_per_epoch"] for r in reps)),
+            "s_per_100k": float(statistics.median(r["score_s"] for r in reps))
+            * 100_000 / settings["score_rows"],
+            "auc_mean": float(np.mean([r["auc"] for r in reps])),
+        }
+    return {**split, "rows": rows}
+
+
+def cuda_markdown(results):
+    """The GPU report (the text of ``speed_cuda.md``) from :func:`stored_results`."""
+    st, env = results["settings"], results["machine"]
     lines = [
         "# Whole-fit time on a GPU, the paper's ODDS schedule",
         "",
@@ -631,7 +745,7 @@ def write_cuda_md(results, path):
               "## How each peer differs from the reference network and loop", ""]
     lines += _mismatch_lines()
     lines += ["", "Regenerate: `" + results["command"] + "`", ""]
-    write_report(path, "\n".join(lines))
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------
@@ -760,6 +874,9 @@ def parse_args(argv=None):
     p.add_argument("--profile", action="store_true",
                    help="profile skdeepad against the bare loop instead (first dataset)")
     p.add_argument("--suffix", default="", help="appended to the output file names")
+    p.add_argument("--write-only", action="store_true",
+                   help="only rewrite the md (speed_cpu<suffix>.md, or speed_cuda<suffix>.md "
+                        "with --device cuda) from its JSON, fitting nothing")
     args = p.parse_args(argv)
     cuda = args.device.startswith("cuda")
     if args.quick:
@@ -789,21 +906,20 @@ def main(argv=None):
     if args.profile:
         run_profile(args)
         return
-    tic = time.perf_counter()
-    if args.device.startswith("cuda"):
-        results = run_cuda(args)
-        stem = f"speed_cuda{args.suffix}"
-        writer = write_cuda_md
-    else:
-        results = run_cpu(args)
-        stem = f"speed_cpu{args.suffix}"
-        writer = write_cpu_md
-    results["environment"]["load_average_at_end"] = list(os.getloadavg())
-    results["command"] = command.strip()
-    results["benchmark_seconds"] = time.perf_counter() - tic
-    (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=1))
-    writer(results, RESULTS / f"{stem}.md")
-    log(f"wrote {RESULTS / (stem + '.md')} and .json in {results['benchmark_seconds']:.0f} s")
+    cuda = args.device.startswith("cuda")
+    stem = f"speed_{'cuda' if cuda else 'cpu'}{args.suffix}"
+    if not args.write_only:
+        tic = time.perf_counter()
+        results, records = run_cuda(args) if cuda else run_cpu(args)
+        results["machine"]["load_average_at_end"] = list(os.getloadavg())
+        write_json(stem, {"environment": environment_line(results["machine"]), **results,
+                          "command": command.strip(),
+                          "benchmark_seconds": time.perf_counter() - tic,
+                          "records": records_to_json(records)})
+    results = stored_results(read_json(stem))
+    write_markdown(stem, (cuda_markdown if cuda else cpu_markdown)(results))
+    log(f"wrote {RESULTS / (stem + '.md')}" + ("" if args.write_only else
+        f" and .json in {results['benchmark_seconds']:.0f} s"))
 
 
 if __name__ == "__main__":
