@@ -21,10 +21,8 @@ Writes ``benchmarks/results/adra_small_modes.{json,md,png}``.  The JSON holds
 the run's settings and harness records: per pair (a, b), ratio r and arm, a
 "secondary AUC (%)" and a "primary AUC (%)" record (seed 0, the deep arms'
 seconds of fit and scoring as ``fit_seconds``; pair, r and the shallow arms'
-image counts in ``extra``).  ``--add-shallow`` fits only IsolationForest and
-OC-SVM on the splits of the settings recorded in the JSON and adds them to the
-JSON, md and png (with a ``"shallow_added"`` environment line); ``--write-only``
-rewrites the md and png from the JSON, fitting nothing.
+image counts in ``extra``).  ``--write-only`` rewrites the md and png from the
+JSON, fitting nothing.
 """
 
 import argparse
@@ -218,9 +216,6 @@ def main():
     parser.add_argument("--n-corpus", type=int, default=2000)
     parser.add_argument("--data-home", default=None)
     parser.add_argument("--cache-dir", default="/tmp/skdeepad_adra_cache")
-    parser.add_argument("--add-shallow", action="store_true",
-                        help="add IsolationForest and OC-SVM to the existing JSON (the "
-                             "settings are read from it; nothing deep is refitted)")
     parser.add_argument("--write-only", action="store_true",
                         help="only rewrite the md and png from the JSON, fitting nothing")
     args = parser.parse_args()
@@ -228,16 +223,6 @@ def main():
         report(load())
         return
     torch.set_num_threads(1)
-    if args.add_shallow:
-        record = load()
-        st = record["settings"]
-        _, (X, y) = mnist_halves(st["data_home"])
-        runs = [q for q in record["runs"] if q["arm"] not in SHALLOW]
-        new = shallow_runs(X, y, st["pairs"], st["ratios"], st["n_primary"])
-        record = {**record, "shallow_added": environment_line(), "runs": runs + new}
-        store(record)
-        report(record)
-        return
     widths = tuple(args.widths)
     tag = f"w{'-'.join(map(str, widths))}_e{args.pretrain_epochs}"
     backbone_path = pathlib.Path(args.cache_dir) / f"backbone_digits_{tag}.pt"
@@ -272,7 +257,7 @@ def main():
                              "seconds": time.perf_counter() - tic})
                 print(runs[-1], flush=True)
     runs += shallow_runs(X, y, args.pairs, args.ratios, args.n_primary)
-    settings = {k: v for k, v in vars(args).items() if k not in ("add_shallow", "write_only")}
+    settings = {k: v for k, v in vars(args).items() if k != "write_only"}
     record = {"environment": environment_line(), "settings": settings, "runs": runs}
     store(record)
     report(record)

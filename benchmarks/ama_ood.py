@@ -29,11 +29,9 @@ R-scores that the png plots (``"r_scores"``).  Records, per seed: AMA's
 "mean R" on "MNIST train" (with its "std R") and "MNIST test"; per OOD set
 (the dataset), the "AUROC" of "AMA A-score", "AMA R-score", "AMA pixel L1",
 "IsolationForest" and "OC-SVM" and AMA's "mean R", the set's size in
-``extra``.  ``--add-shallow`` (with the run's options) fits only
-IsolationForest and OC-SVM on the recorded seeds' splits and adds them to the
-JSON and md (with a ``"shallow_added"`` environment line).  ``--write-only``
-rewrites the md, and the png if the JSON holds the R-scores, fitting nothing
-(the committed JSON predates them: its png is left as it is).
+``extra``.  ``--write-only`` rewrites the md, and the png if the JSON holds
+the R-scores, fitting nothing (the committed JSON predates them: its png is
+left as it is).
 """
 
 import argparse
@@ -262,32 +260,11 @@ def to_markdown(rows, n_train, n_crops, env=None, added=None):
     ])
 
 
-def add_shallow(seeds, n_train, n_crops):
-    """Fit only IsolationForest and OC-SVM on the recorded seeds."""
-    stored, rows = load()
-    if [r["seed"] for r in rows] != seeds or stored["settings"] != {"n_train": n_train,
-                                                                    "n_crops": n_crops}:
-        raise ValueError("ama_ood.json was made with other seeds, --n-train or --n-crops; "
-                         "pass the run's own options with --add-shallow.")
-    for row in rows:
-        X, train, test, ood = data(row["seed"], n_train, n_crops)
-        for name, aucs in shallow_aucs(X[train], X[test], ood, row["seed"]).items():
-            if len(ood[name]) != row[name]["n"]:
-                raise ValueError(f"{name}: {len(ood[name])} images, the JSON {row[name]['n']}")
-            row[name].update(aucs)
-    stored = {**stored, "shallow_added": environment_line()}
-    store(stored, rows)
-    return write_outputs(stored, rows)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--n-train", type=int, default=1200)
     parser.add_argument("--n-crops", type=int, default=500)
-    parser.add_argument("--add-shallow", action="store_true",
-                        help="add IsolationForest and OC-SVM to the existing results of a run "
-                             "with these options, without refitting AMA")
     parser.add_argument("--write-only", action="store_true",
                         help="only rewrite the md (and the png) from the JSON, fitting nothing")
     args = parser.parse_args(argv)
@@ -295,11 +272,7 @@ def main(argv=None):
         print(write_outputs(*load()))
         return
     torch.set_num_threads(1)
-    seeds = list(range(args.seeds))
-    if args.add_shallow:
-        print(add_shallow(seeds, args.n_train, args.n_crops))
-    else:
-        print(run(seeds, args.n_train, args.n_crops))
+    print(run(list(range(args.seeds)), args.n_train, args.n_crops))
 
 
 if __name__ == "__main__":

@@ -39,8 +39,6 @@ through ``_harness``.  The JSON holds harness records (one-vs-rest: one
 OCLN: three recall records per method and seed; ``fit_seconds``: fit and
 scoring) beside the run's settings, so ``--write-only`` rewrites the md
 from it, with the environment line of the run, without fitting anything.
-``--add-shallow`` fits only IsolationForest and OC-SVM on the seeds and
-digits of the stored run and adds them to its JSON and md.
 """
 
 import argparse
@@ -350,21 +348,6 @@ def report(stem, stored):
     )
 
 
-def add_shallow(stored):
-    """``stored`` with IsolationForest and OC-SVM fit on its run's seeds and splits."""
-    deep = [r for r in records_to_rows(records_from_json(stored["records"]))
-            if r["method"] not in SHALLOW]
-    rows = []
-    for seed in sorted({r["seed"] for r in deep}):
-        X_a, d_a, X_b, d_b = load(seed)
-        rows += shallow_ocln(X_a, d_a, X_b, d_b, seed)
-        if stored["settings"]["digits"]:
-            rows += shallow_one_vs_rest(X_a, d_a, X_b, d_b, stored["settings"]["digits"], seed)
-    # The baselines first, as the committed JSON lists them.
-    return {**stored, "shallow_added": environment_line(),
-            "records": records_to_json(rows_to_records(rows + deep))}
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--digits", type=int, nargs="*", default=[3, 8])
@@ -373,9 +356,6 @@ def main():
     parser.add_argument("--ocln-radius", type=float, default=None,
                         help="DROCC-LF/OE radius for the OCLN part (default: 16)")
     parser.add_argument("--out", default="drocc_mnist")
-    parser.add_argument("--add-shallow", action="store_true",
-                        help="add IsolationForest and OC-SVM to the stored results of --out "
-                             "(its seeds and digits), without refitting the deep models")
     parser.add_argument("--write-only", action="store_true",
                         help="only rewrite the md of --out from its JSON (keeps the JSON and "
                              "the environment line of the run that measured it)")
@@ -384,19 +364,16 @@ def main():
     if args.write_only:
         stored = read_json(args.out)
     else:
-        if args.add_shallow:
-            stored = add_shallow(read_json(args.out))
-        else:
-            rows = []
-            for seed in range(args.seeds):
-                X_a, d_a, X_b, d_b = load(seed)
-                rows += ocln(X_a, d_a, X_b, d_b, seed, args.ocln_radius)
-                rows += shallow_ocln(X_a, d_a, X_b, d_b, seed)
-                if not args.skip_one_vs_rest:
-                    rows += one_vs_rest(X_a, d_a, X_b, d_b, args.digits, seed)
-                    rows += shallow_one_vs_rest(X_a, d_a, X_b, d_b, args.digits, seed)
-            stored = {"environment": environment_line(), "settings": run_settings(args),
-                      "records": records_to_json(rows_to_records(rows))}
+        rows = []
+        for seed in range(args.seeds):
+            X_a, d_a, X_b, d_b = load(seed)
+            rows += ocln(X_a, d_a, X_b, d_b, seed, args.ocln_radius)
+            rows += shallow_ocln(X_a, d_a, X_b, d_b, seed)
+            if not args.skip_one_vs_rest:
+                rows += one_vs_rest(X_a, d_a, X_b, d_b, args.digits, seed)
+                rows += shallow_one_vs_rest(X_a, d_a, X_b, d_b, args.digits, seed)
+        stored = {"environment": environment_line(), "settings": run_settings(args),
+                  "records": records_to_json(rows_to_records(rows))}
         write_json(args.out, stored)
     text = report(args.out, stored)
     write_markdown(args.out, text)

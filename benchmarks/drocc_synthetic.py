@@ -25,9 +25,6 @@ The JSON holds one harness record per manifold and level (``dataset``, e.g.
 metric "AUC (%)", beside the DROCC settings of the run.  ``--write-only``
 rewrites the md from it, with the environment line of the run, without
 fitting anything; the figure, drawn from the fitted models, is left as it is.
-``--add-shallow`` refits only IsolationForest and OC-SVM on the recorded run's
-draws, checks that OC-SVM reproduces its recorded AUCs, and adds
-IsolationForest to the JSON and md (the figure is left as it is).
 """
 
 import argparse
@@ -83,25 +80,23 @@ class NearestNeighbour(BaseEstimator):
         return -self.nn_.kneighbors(X)[0][:, 0]
 
 
-def methods(seed, names=None):
-    """Every method (or those in ``names``) behind a StandardScaler fitted on the training
-    normals."""
+def methods(seed):
+    """Every method behind a StandardScaler fitted on the training normals."""
     out = {"NN": NearestNeighbour(), **shallow_methods(seed),
            "DeepSVDD": DeepSVDD(random_state=seed, device="cpu")}
     for r in DROCC_RADII:
         out[f"DROCC r={r}"] = DROCC(radius=r, random_state=seed, **DROCC_COMMON)
-    return {name: make_pipeline(StandardScaler(), m) for name, m in out.items()
-            if names is None or name in names}
+    return {name: make_pipeline(StandardScaler(), m) for name, m in out.items()}
 
 
-def evaluate(task, levels, make, seeds, names=None):
+def evaluate(task, levels, make, seeds):
     """AUC (%) per method and level: train once per seed, test at every level."""
     aucs = {}
     models = {}
     for seed in range(seeds):
         rng = np.random.RandomState(1000 + seed)
         train, _ = make(1000, levels[0], rng)
-        for name, model in methods(seed, names).items():
+        for name, model in methods(seed).items():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 model.fit(train)
@@ -213,32 +208,9 @@ def report(stored):
     )
 
 
-def add_shallow(stored, makes):
-    """``stored`` with IsolationForest refit on its draws; OC-SVM must reproduce."""
-    records = records_from_json(stored["records"])
-    seeds = len({r.seed for r in records})
-    new = []
-    for task, (_, levels) in TASKS.items():
-        aucs, _, _ = evaluate(task, levels, makes[task], seeds,
-                              names=("IsolationForest", "OC-SVM"))
-        recorded = records_to_aucs(records, task)
-        for level in levels:
-            if not np.allclose(aucs[("OC-SVM", level)], recorded[("OC-SVM", level)],
-                               rtol=0, atol=1e-6):
-                raise ValueError(f"OC-SVM on {task}@{level} gives {aucs[('OC-SVM', level)]}, "
-                                 f"the JSON {recorded[('OC-SVM', level)]}: not the same draws.")
-        new += aucs_to_records(task, {k: v for k, v in aucs.items()
-                                      if k[0] == "IsolationForest"})
-    return {**stored, "shallow_added": environment_line(),
-            "records": records_to_json(new) + stored["records"]}
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--add-shallow", action="store_true",
-                        help="add IsolationForest to the existing results without refitting "
-                             "the other methods (the seeds are read from the JSON)")
     parser.add_argument("--write-only", action="store_true",
                         help="only rewrite drocc_synthetic.md from drocc_synthetic.json (keeps "
                              "the JSON, the figure and the environment line of the run that "
@@ -253,9 +225,6 @@ def main():
 
     if args.write_only:
         stored = read_json(STEM)
-    elif args.add_shallow:
-        stored = add_shallow(read_json(STEM), {"sine": sine, "sphere": sphere})
-        write_json(STEM, stored)
     else:
         sine_aucs, sine_models, sine_train = evaluate("sine", DISPLACEMENTS, sine, args.seeds)
         sphere_aucs, _, _ = evaluate("sphere", SPHERE_RADII, sphere, args.seeds)

@@ -42,7 +42,6 @@ Run::
 
     SKDEEPAD_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/kd_mnist.py
     python benchmarks/kd_mnist.py --report-only     # rebuild md and png from the JSON
-    python benchmarks/kd_mnist.py --add-shallow     # IF / OC-SVM rows for an old JSON
 
 Writes ``benchmarks/results/kd_mnist.{md,json,png}``.  The JSON holds harness
 records (one per scenario, teacher and metric: KD AUC of both students,
@@ -422,24 +421,6 @@ def shallow_means(data, records, mode):
     return out
 
 
-def add_shallow(data, X, digits):
-    """IsolationForest and OC-SVM records for every complete scenario of a recorded run."""
-    args = argparse.Namespace(**data["args"])
-    blocks = {}
-    for r in complete_blocks(data["records"]):
-        blocks.setdefault((r["seed"], r["digit"], r["mode"]), r)
-    shallow = []
-    for (seed, c, mode), rec in blocks.items():
-        new = shallow_records(args, seed, c, mode, X, digits, splits(seed, digits))
-        if any((q["n_train"], q["n_test"]) != (rec["n_train"], rec["n_test"]) for q in new):
-            raise ValueError(f"scenario {(seed, c, mode)}: recomputed sizes "
-                             f"{new[0]['n_train']}/{new[0]['n_test']} differ from the recorded "
-                             f"{rec['n_train']}/{rec['n_test']}")
-        shallow += new
-        print(new, flush=True)
-    return {**data, "shallow_added": environment_line(), "shallow": shallow}
-
-
 def report(data):
     records = complete_blocks(data["records"])
     agg = aggregate(records)
@@ -602,21 +583,14 @@ def main():
                              "its environment line)")
     parser.add_argument("--speed-only", action="store_true",
                         help="measure the full-width speed into the JSON, then report")
-    parser.add_argument("--add-shallow", action="store_true",
-                        help="add IsolationForest and OC-SVM on the recorded scenarios to the "
-                             "JSON (nothing else refitted), then report")
     args = parser.parse_args()
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", category=UserWarning)
-    if args.report_only or args.speed_only or args.add_shallow:
+    if args.report_only or args.speed_only:
         data = load(args.output)
         if args.speed_only:
             X, digits, _, _ = load_data()
             data["speed_full"] = speed_full_width(X, digits)
-            store(args.output, data)
-        if args.add_shallow:
-            X, digits, _, _ = load_data()
-            data = add_shallow(data, X, digits)
             store(args.output, data)
     else:
         start = time.perf_counter()
@@ -627,7 +601,7 @@ def main():
                 "records": [], "shallow": [], "environment": environment_line(),
                 "command": "python benchmarks/kd_mnist.py " + " ".join(
                     f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                    if k not in ("report_only", "speed_only", "add_shallow", "output"))}
+                    if k not in ("report_only", "speed_only", "output"))}
         for seed in range(args.seeds):
             idx = splits(seed, digits)
             backbones = pretrained_classifiers(args, seed, X, digits, idx, aux_X, aux_y)
