@@ -226,12 +226,7 @@ class KDStudentTeacher(BaseDeepDetector):
         ``validation_fraction``).
     callbacks : list of Callback, default=None
         Hooks into every training loop of ``fit``
-        (:class:`skdeepad.callbacks.Callback`, the protocol of skorch's
-        callbacks, smaller): ``on_train_begin``, ``on_batch_end``,
-        ``on_epoch_end`` (set ``loop.stop = True`` to end the loop after
-        this epoch) and ``on_train_end``.  A method that pretrains runs two
-        loops; ``loop.desc`` names the phase.  The objects are used as
-        given, not copied, so they can keep what they see.  A fit with
+        (:class:`skdeepad.callbacks.Callback`, used as given); a fit with
         callbacks is not stacked.
 
     Attributes

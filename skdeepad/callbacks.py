@@ -24,9 +24,14 @@ epochs' losses::
     det = DeepSVDD(callbacks=[StopBelow(0.01)]).fit(X)
 
 A method that pretrains (Deep SVDD, Deep SAD) runs two loops, pretraining
-then training; ``loop.desc`` tells them apart.  The callback objects are
-used as given, not copied: they keep their state after ``fit``, and a
-``clone`` of the estimator gets deep copies.
+then training; ``loop.desc`` tells them apart, and ``loop.modules`` holds
+the network being trained (the one that becomes ``network_``).  The
+callback objects are used as given, not copied: they keep their state after
+``fit``, and a ``clone`` of the estimator gets deep copies.  A fit with
+callbacks is not stacked: :func:`~skdeepad.fit_stacked`,
+:class:`~skdeepad.StackedEnsemble` and the stacked searches fit such
+estimators one after another, with a ``StackedFallbackWarning``.  Anything
+but a :class:`Callback` is refused at ``fit`` with a :class:`TypeError`.
 """
 
 from ._train import Callback, Loop
